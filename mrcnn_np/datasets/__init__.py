@@ -1,0 +1,1 @@
+"""Data: the synthetic shapes generator and the COCO-format reader."""

@@ -1,0 +1,1 @@
+"""Evaluation (COCO AP through pycocotools) and, later, the training loop."""
