@@ -1,0 +1,137 @@
+"""Box head (Fast R-CNN stage): which proposals it trains on, and turning its outputs into detections.
+
+Fast R-CNN §2.3 / Mask R-CNN §3.1: every proposal is matched to the ground truth
+(IoU >= 0.5 positive, below background), a 512-RoI sample per image with at most 25 %
+positives is drawn, and each sampled RoI gets a class label and, if positive, the box
+deltas (weights 10, 10, 5, 5) that move it onto its GT box. The ground-truth boxes are
+appended to the proposals so that every object has at least one perfect positive
+(important early in training, when the RPN proposes nothing useful).
+
+At inference, ``postprocess_detections`` scores each proposal for every class (softmax),
+decodes a class-specific box, drops background, low scores and tiny boxes, runs NMS per
+class and keeps the best ``detections_per_img`` (REFERENCE §10).
+
+Shapes::
+
+    P proposals of one image, G ground-truth boxes, S sampled RoIs, K classes incl. background
+    proposals: (P, 4); gt_boxes: (G, 4); gt_labels: (G,) int64 in 1..K-1
+    class_logits: (R, K); box_regression: (R, 4 K) for the R proposals of all images
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import check_array, check_boxes
+from ..ops.boxes import BoxCoder, box_iou, clip_boxes_to_image, remove_small_boxes
+from ..ops.nms import batched_nms
+from .matcher import Matcher, roi_heads_matcher
+from .sampler import BalancedPositiveNegativeSampler, roi_heads_sampler
+
+BOX_CODER = BoxCoder((10.0, 10.0, 5.0, 5.0))
+SCORE_THRESH, NMS_THRESH, DETECTIONS_PER_IMG = 0.05, 0.5, 100
+
+
+def assign_targets_to_proposals(proposals, gt_boxes, gt_labels, matcher: Matcher | None = None):
+    """Match the proposals of ONE image to its GT.
+
+    Returns ``matched_idxs`` (P,) int64 (index of the GT box, clamped to >= 0 so it can
+    index; meaningless for background) and ``labels`` (P,) int64: the GT class for
+    positives, 0 for background, -1 for ignored (empty with the default 0.5/0.5 matcher).
+    An image without GT gives all background.
+    """
+    proposals = check_boxes(proposals, "proposals")
+    gt_boxes = check_boxes(gt_boxes, "gt_boxes")
+    gt_labels = check_array(gt_labels, "gt_labels", ndim=1, kinds="iu")
+    if len(gt_labels) != len(gt_boxes):
+        raise ValueError(f"gt_labels ({len(gt_labels)}) and gt_boxes ({len(gt_boxes)}) differ in length")
+    matcher = matcher or roi_heads_matcher()
+    if len(gt_boxes) == 0:
+        n = len(proposals)
+        return np.zeros(n, np.int64), np.zeros(n, np.int64)
+    matched = matcher(box_iou(gt_boxes, proposals))
+    matched_idxs = np.maximum(matched, 0)
+    labels = gt_labels[matched_idxs].astype(np.int64)
+    labels[matched == -1] = 0
+    labels[matched == -2] = -1
+    return matched_idxs, labels
+
+
+def select_training_samples(proposals, gt_boxes, gt_labels, rng, *,
+                            sampler: BalancedPositiveNegativeSampler | None = None,
+                            matcher: Matcher | None = None, box_coder: BoxCoder = BOX_CODER):
+    """The RoIs the box head trains on, for each image (torchvision's select_training_samples).
+
+    proposals, gt_boxes, gt_labels: lists with one array per image.
+    rng: ``np.random.Generator`` for the sampler (the only randomness).
+    Returns a dict of per-image lists: ``proposals`` (S, 4) sampled RoIs (in ascending
+    index order of [proposals; gt_boxes]), ``labels`` (S,), ``matched_idxs`` (S,),
+    ``regression_targets`` (S, 4).
+    """
+    if not (len(proposals) == len(gt_boxes) == len(gt_labels)):
+        raise ValueError("proposals, gt_boxes and gt_labels must have one entry per image")
+    sampler = sampler or roi_heads_sampler()
+    out = {"proposals": [], "labels": [], "matched_idxs": [], "regression_targets": []}
+    for props, boxes, labs in zip(proposals, gt_boxes, gt_labels):
+        boxes = check_boxes(boxes, "gt_boxes").astype(np.float32, copy=False)
+        props = np.concatenate([check_boxes(props, "proposals").astype(np.float32, copy=False), boxes])
+        matched_idxs, labels = assign_targets_to_proposals(props, boxes, labs, matcher)
+        pos, neg = sampler(labels, rng)
+        keep = np.sort(np.concatenate([pos, neg]))
+        props, labels, matched_idxs = props[keep], labels[keep], matched_idxs[keep]
+        if len(boxes):
+            targets = box_coder.encode_single(boxes[matched_idxs], props).astype(np.float32)
+        else:
+            # no GT: every RoI is background and no target is used. torchvision encodes
+            # against a dummy zero box (giving -inf); we return zeros instead.
+            targets = np.zeros_like(props)
+        out["proposals"].append(props)
+        out["labels"].append(labels)
+        out["matched_idxs"].append(matched_idxs)
+        out["regression_targets"].append(targets)
+    return out
+
+
+def postprocess_detections(class_logits, box_regression, proposals, image_sizes, *,
+                           score_thresh=SCORE_THRESH, nms_thresh=NMS_THRESH,
+                           detections_per_img=DETECTIONS_PER_IMG, box_coder: BoxCoder = BOX_CODER):
+    """Final detections per image from the box head's outputs.
+
+    class_logits: (R, K); box_regression: (R, 4 K); proposals: list of (P_i, 4) with
+    sum P_i = R; image_sizes: list of (h, w) to clip to.
+    Returns a list of dicts ``boxes`` (D, 4) float32, ``scores`` (D,) float32,
+    ``labels`` (D,) int64 in 1..K-1, by decreasing score, D <= detections_per_img.
+    """
+    class_logits = check_array(class_logits, "class_logits", ndim=2, kinds="f", finite=True)
+    box_regression = check_array(box_regression, "box_regression", ndim=2, kinds="f", finite=True)
+    num_classes = class_logits.shape[1]
+    if box_regression.shape != (len(class_logits), 4 * num_classes):
+        raise ValueError(f"box_regression must have shape ({len(class_logits)}, {4 * num_classes}), "
+                         f"got {box_regression.shape}")
+    counts = [len(p) for p in proposals]
+    if sum(counts) != len(class_logits):
+        raise ValueError(f"proposals hold {sum(counts)} boxes but class_logits has {len(class_logits)} rows")
+
+    pred_boxes = box_coder.decode(box_regression, list(proposals)) if counts else np.zeros((0, num_classes, 4))
+    z = class_logits - class_logits.max(axis=1, keepdims=True)       # stable softmax
+    scores = np.exp(z)
+    scores /= scores.sum(axis=1, keepdims=True)
+
+    results = []
+    start = 0
+    for n, size in zip(counts, image_sizes):
+        boxes = clip_boxes_to_image(pred_boxes[start:start + n].reshape(-1, 4), size).reshape(n, num_classes, 4)
+        sc = scores[start:start + n]
+        start += n
+        # drop background, flatten to (proposal, class) candidates in proposal-major order
+        labels = np.broadcast_to(np.arange(num_classes), (n, num_classes))[:, 1:].reshape(-1)
+        boxes = boxes[:, 1:].reshape(-1, 4)
+        sc = sc[:, 1:].reshape(-1)
+        keep = np.flatnonzero(sc > score_thresh)
+        keep = keep[remove_small_boxes(boxes[keep], 1e-2)]
+        boxes, sc, labels = boxes[keep], sc[keep], labels[keep]
+        keep = batched_nms(boxes, sc, labels, nms_thresh)[:detections_per_img]
+        results.append({"boxes": boxes[keep].astype(np.float32),
+                        "scores": sc[keep].astype(np.float32),
+                        "labels": labels[keep].astype(np.int64)})
+    return results

@@ -1,0 +1,123 @@
+"""Region Proposal Network: training targets for anchors, and proposal generation.
+
+Faster R-CNN §3.1 (and FPN §4.1): a small head slides over each feature map and, for
+each of the A anchors at every location, predicts an objectness logit and 4 box deltas.
+This module holds the parts that are plain array code, with no gradient:
+
+* ``assign_targets_to_anchors``: label every anchor positive / negative / ignored with the
+  Matcher(0.7, 0.3, low-quality matches on) and pick its regression target box;
+* ``filter_proposals``: turn all anchors + predicted deltas into a few hundred proposals
+  per image: per-level top-k by objectness, clip, drop tiny boxes, NMS within each level,
+  keep the best ``post_nms_top_n`` (torchvision's order of operations, REFERENCE §6).
+
+Shapes::
+
+    N images, A_l anchors on level l (= H_l * W_l * anchors per location), A = sum A_l
+    G ground-truth boxes of one image, P proposals kept for one image
+    anchors: (A, 4) [x1, y1, x2, y2] in pixels of the padded batch (same for every image)
+    objectness: (N, A) logits;  deltas: (N, A, 4) (dx, dy, dw, dh), weights (1, 1, 1, 1)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import check_array, check_boxes
+from ..ops.boxes import BoxCoder, box_iou, clip_boxes_to_image, remove_small_boxes
+from ..ops.nms import batched_nms
+from .matcher import Matcher, rpn_matcher
+
+# torchvision's defaults for the FPN model (per level before NMS, per image after)
+PRE_NMS_TOP_N = {"train": 2000, "test": 1000}
+POST_NMS_TOP_N = {"train": 2000, "test": 1000}
+NMS_THRESH = 0.7
+MIN_SIZE = 1e-3          # hard-coded in torchvision's filter_proposals (inclusive keep)
+
+RPN_BOX_CODER = BoxCoder((1.0, 1.0, 1.0, 1.0))
+
+
+def assign_targets_to_anchors(anchors, gt_boxes, matcher: Matcher | None = None):
+    """Objectness labels and matched boxes for the anchors of ONE image.
+
+    anchors: (A, 4); gt_boxes: (G, 4), G may be 0.
+    matcher: default ``Matcher(0.7, 0.3, allow_low_quality_matches=True)``.
+    Returns ``labels`` (A,) float32 with 1 = positive, 0 = negative, -1 = ignored, and
+    ``matched_gt_boxes`` (A, 4) float32, the GT box each anchor regresses to (the box of
+    GT 0 for negatives, zeros when there is no GT; only positives enter the box loss).
+    """
+    anchors = check_boxes(anchors, "anchors")
+    gt_boxes = check_boxes(gt_boxes, "gt_boxes")
+    matcher = matcher or rpn_matcher()
+    if len(gt_boxes) == 0:
+        return (np.zeros(len(anchors), np.float32), np.zeros((len(anchors), 4), np.float32))
+    matched = matcher(box_iou(gt_boxes, anchors))
+    labels = (matched >= 0).astype(np.float32)
+    labels[matched == -2] = -1.0            # between the thresholds: ignored
+    matched_gt_boxes = gt_boxes[np.maximum(matched, 0)].astype(np.float32)
+    return labels, matched_gt_boxes
+
+
+def _top_n_per_level(objectness, num_anchors_per_level, top_n):
+    """Indices (into the A anchors) of the ``top_n`` best logits of each level, one image.
+
+    Within a level the order is descending logit, ties by ascending index (the later
+    batched NMS sorts again, so only the kept *set* matters for the result).
+    """
+    keep = []
+    offset = 0
+    for n in num_anchors_per_level:
+        scores = objectness[offset:offset + n]
+        k = min(top_n, n)
+        if k < n:
+            part = np.argpartition(-scores, k - 1)[:k]
+            # argpartition does not order ties by index: sort what it kept stably
+            part = part[np.lexsort((part, -scores[part]))]
+        else:
+            part = np.argsort(-scores, kind="stable")
+        keep.append(part + offset)
+        offset += n
+    return np.concatenate(keep) if keep else np.empty(0, np.int64)
+
+
+def filter_proposals(anchors, objectness, deltas, image_sizes, num_anchors_per_level,
+                     pre_nms_top_n=1000, post_nms_top_n=1000, nms_thresh=NMS_THRESH,
+                     score_thresh=0.0, min_size=MIN_SIZE):
+    """Proposals for each image from the RPN's outputs (torchvision's filter_proposals).
+
+    anchors: (A, 4); objectness: (N, A) logits; deltas: (N, A, 4);
+    image_sizes: N pairs (h, w) of the unpadded resized images (boxes are clipped to them);
+    num_anchors_per_level: the A_l, in the order the anchors are concatenated.
+    pre_nms_top_n: kept per level before NMS; post_nms_top_n: kept per image after NMS.
+    Returns a list of N pairs ``(boxes (P, 4) float32, scores (P,) float32)``, boxes by
+    decreasing objectness probability (sigmoid of the logit).
+    """
+    anchors = check_boxes(anchors, "anchors")
+    objectness = check_array(objectness, "objectness", ndim=2, kinds="f", finite=True)
+    deltas = check_array(deltas, "deltas", ndim=3, last_dim=4, kinds="f", finite=True)
+    num_images, num_anchors = objectness.shape
+    if deltas.shape[:2] != (num_images, num_anchors) or len(anchors) != num_anchors:
+        raise ValueError(f"objectness {objectness.shape}, deltas {deltas.shape} and anchors "
+                         f"{anchors.shape} disagree on the number of anchors")
+    if sum(num_anchors_per_level) != num_anchors:
+        raise ValueError(f"num_anchors_per_level sums to {sum(num_anchors_per_level)}, "
+                         f"but there are {num_anchors} anchors")
+    if len(image_sizes) != num_images:
+        raise ValueError(f"got {len(image_sizes)} image sizes for {num_images} images")
+    level_of_anchor = np.repeat(np.arange(len(num_anchors_per_level)), num_anchors_per_level)
+
+    results = []
+    for i in range(num_images):
+        top = _top_n_per_level(objectness[i], num_anchors_per_level, pre_nms_top_n)
+        # decode only the candidates (torchvision decodes all anchors; same numbers)
+        boxes = RPN_BOX_CODER.decode(deltas[i, top], anchors[top])[:, 0]
+        logits = objectness[i, top].astype(np.float32)
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        levels = level_of_anchor[top]
+
+        boxes = clip_boxes_to_image(boxes, image_sizes[i])
+        keep = remove_small_boxes(boxes, min_size)
+        keep = keep[scores[keep] >= score_thresh]
+        boxes, scores, levels = boxes[keep], scores[keep], levels[keep]
+        keep = batched_nms(boxes, scores, levels, nms_thresh)[:post_nms_top_n]
+        results.append((boxes[keep].astype(np.float32), scores[keep].astype(np.float32)))
+    return results
