@@ -23,6 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_array, check_boxes
+from ..autodiff import functional as F
+from ..autodiff import init, nn
+from ..autodiff.functional import relu
 from ..ops.boxes import BoxCoder, box_iou, clip_boxes_to_image, remove_small_boxes
 from ..ops.nms import batched_nms
 from .matcher import Matcher, rpn_matcher
@@ -121,3 +124,85 @@ def filter_proposals(anchors, objectness, deltas, image_sizes, num_anchors_per_l
         keep = batched_nms(boxes, scores, levels, nms_thresh)[:post_nms_top_n]
         results.append((boxes[keep].astype(np.float32), scores[keep].astype(np.float32)))
     return results
+
+
+# ----------------------------------------------------------------------------- the head
+class RPNHead(nn.Module):
+    """One 3x3 conv + ReLU shared over the levels, then sibling 1x1 convs: an objectness
+    logit and 4 box deltas per anchor (Faster R-CNN §3.1). Names as torchvision
+    (``conv.0.0``, ``cls_logits``, ``bbox_pred``); init normal(std 0.01), bias 0.
+
+    forward(feats: list of (N, C, H_l, W_l)) -> (objectness list of (N, A, H_l, W_l),
+    deltas list of (N, 4A, H_l, W_l)).
+    """
+
+    def __init__(self, in_channels, num_anchors, rng=None):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Sequential(nn.Conv2d(in_channels, in_channels, 3, padding=1, rng=rng)))
+        self.cls_logits = nn.Conv2d(in_channels, num_anchors, 1, rng=rng)
+        self.bbox_pred = nn.Conv2d(in_channels, 4 * num_anchors, 1, rng=rng)
+        for conv in (self.conv[0][0], self.cls_logits, self.bbox_pred):
+            init.normal_(conv.weight, std=0.01, rng=rng)
+            init.zeros_(conv.bias)
+
+    def forward(self, feats):
+        objectness, deltas = [], []
+        for f in feats:
+            t = relu(self.conv(f))
+            objectness.append(self.cls_logits(t))
+            deltas.append(self.bbox_pred(t))
+        return objectness, deltas
+
+
+def flatten_rpn_outputs(objectness, deltas):
+    """Concatenate the levels in anchor order: index = level offset + (y W + x) A + a.
+
+    objectness: list of (N, A, H, W) -> (N, sum H W A); deltas: list of (N, 4A, H, W) ->
+    (N, sum H W A, 4), where channel a*4 + j holds coordinate j of anchor a.
+    """
+    obj, dts = [], []
+    for o, d in zip(objectness, deltas):
+        n, a, h, w = o.shape
+        obj.append(F.reshape(F.transpose(o, (0, 2, 3, 1)), (n, h * w * a)))
+        d = F.reshape(d, (n, a, 4, h, w))
+        dts.append(F.reshape(F.transpose(d, (0, 3, 4, 1, 2)), (n, h * w * a, 4)))
+    return F.concat(obj, axis=1), F.concat(dts, axis=1)
+
+
+# ----------------------------------------------------------------------------- the loss
+def sample_anchors(labels, sampler, rng):
+    """Flat indices (into N * A) of the sampled positive and negative anchors of the batch.
+
+    labels: list of N (A,) arrays from ``assign_targets_to_anchors``.
+    """
+    pos, neg = [], []
+    offset = 0
+    for lab in labels:
+        p, n = sampler(lab, rng)
+        pos.append(p + offset)
+        neg.append(n + offset)
+        offset += len(lab)
+    return np.concatenate(pos), np.concatenate(neg)
+
+
+def rpn_loss(objectness, deltas, labels, regression_targets, pos_idx, neg_idx, beta=1.0 / 9):
+    """torchvision's RPN loss (REFERENCE §6), given the sampled anchors.
+
+    objectness: Tensor (N, A) logits; deltas: Tensor (N, A, 4);
+    labels: (N*A,) or list of (A,) with 1 / 0 / -1; regression_targets: (N*A, 4) or list;
+    pos_idx, neg_idx: flat indices of the sampled anchors (see ``sample_anchors``).
+    Returns ``(loss_objectness, loss_box_reg)``: the mean BCE over all sampled anchors, and
+    the smooth-L1 sum over sampled positives divided by the number of sampled anchors.
+    """
+    labels = np.concatenate(labels) if isinstance(labels, (list, tuple)) else np.asarray(labels)
+    if isinstance(regression_targets, (list, tuple)):
+        regression_targets = np.concatenate(regression_targets)
+    sampled = np.concatenate([pos_idx, neg_idx])
+    if len(sampled) == 0:
+        raise ValueError("no anchor was sampled (every label is -1?)")
+    obj = F.reshape(objectness, (-1,))
+    dts = F.reshape(deltas, (-1, 4))
+    box = F.smooth_l1_loss(dts[pos_idx], regression_targets[pos_idx].astype(dts.dtype), beta=beta,
+                           reduction="sum") * (1.0 / len(sampled))
+    cls = F.binary_cross_entropy_with_logits(obj[sampled], labels[sampled].astype(obj.dtype))
+    return cls, box
