@@ -23,6 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_array, check_boxes
+from ..autodiff import functional as F
+from ..autodiff import nn
+from ..autodiff.functional import relu
 from ..ops.boxes import BoxCoder, box_iou, clip_boxes_to_image, remove_small_boxes
 from ..ops.nms import batched_nms
 from .matcher import Matcher, roi_heads_matcher
@@ -135,3 +138,61 @@ def postprocess_detections(class_logits, box_regression, proposals, image_sizes,
                         "scores": sc[keep].astype(np.float32),
                         "labels": labels[keep].astype(np.int64)})
     return results
+
+
+# ----------------------------------------------------------------------------- modules
+class TwoMLPHead(nn.Module):
+    """Flatten the pooled RoI features and apply two fully connected layers with ReLU
+    (FPN §4.2: "two hidden 1,024-d fully-connected layers"). Names fc6, fc7 as torchvision.
+
+    forward((R, C, P, P) RoI features) -> (R, representation_size)
+    """
+
+    def __init__(self, in_features, representation_size=1024, rng=None):
+        super().__init__()
+        self.fc6 = nn.Linear(in_features, representation_size, rng=rng)
+        self.fc7 = nn.Linear(representation_size, representation_size, rng=rng)
+
+    def forward(self, x):
+        x = F.flatten(x, 1)
+        return relu(self.fc7(relu(self.fc6(x))))
+
+
+class FastRCNNPredictor(nn.Module):
+    """Class scores (K incl. background) and class-specific box deltas (4 K).
+
+    forward((R, D)) -> (class_logits (R, K), box_regression (R, 4 K))
+    """
+
+    def __init__(self, in_features, num_classes, rng=None):
+        super().__init__()
+        self.cls_score = nn.Linear(in_features, num_classes, rng=rng)
+        self.bbox_pred = nn.Linear(in_features, 4 * num_classes, rng=rng)
+
+    def forward(self, x):
+        if x.ndim == 4:                 # C4 head: global average pool of the res5 output
+            x = F.mean(x, axis=(2, 3))
+        return self.cls_score(x), self.bbox_pred(x)
+
+
+def fastrcnn_loss(class_logits, box_regression, labels, regression_targets, beta=1.0 / 9):
+    """Fast R-CNN loss (torchvision's ``fastrcnn_loss``).
+
+    class_logits: Tensor (S, K); box_regression: Tensor (S, 4 K);
+    labels: (S,) int or list per image; regression_targets: (S, 4) or list per image.
+    Returns ``(loss_classifier, loss_box_reg)``: mean cross-entropy over the sampled RoIs,
+    and the smooth-L1 sum over positives, on the 4 outputs of their GT class, divided by S.
+    """
+    labels = np.concatenate(labels) if isinstance(labels, (list, tuple)) else np.asarray(labels)
+    if isinstance(regression_targets, (list, tuple)):
+        regression_targets = np.concatenate(regression_targets)
+    s, k = class_logits.shape
+    if len(labels) != s or box_regression.shape != (s, 4 * k):
+        raise ValueError(f"class_logits {class_logits.shape}, box_regression {box_regression.shape} and "
+                         f"{len(labels)} labels disagree")
+    cls = F.cross_entropy(class_logits, labels.astype(np.int64))
+    pos = np.flatnonzero(labels > 0)
+    deltas = F.reshape(box_regression, (s, k, 4))[pos, labels[pos]]
+    box = F.smooth_l1_loss(deltas, regression_targets[pos].astype(deltas.dtype), beta=beta,
+                           reduction="sum") * (1.0 / max(s, 1))
+    return cls, box
