@@ -143,4 +143,4 @@ def mask_probabilities(mask_logits, labels, kind="sigmoid"):
         e = np.exp(z)
         return (e[np.arange(d), channel] / e.sum(axis=1)).astype(logits.dtype)
     x = logits[np.arange(d), channel]
-    return (1.0 / (1.0 + np.exp(-x))).astype(logits.dtype)
+    return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(logits.dtype)     # sigmoid without overflow

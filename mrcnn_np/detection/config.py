@@ -1,0 +1,172 @@
+"""Configuration: frozen dataclasses, passed as values, and the named presets.
+
+Every ablation knob of the paper is a plain field: ``roi_op`` ("roipool" | "roiwarp" |
+"roialign") and ``aggregation``, ``mask_loss`` ("sigmoid" | "softmax"), ``class_agnostic``,
+``mask_head`` ("fcn" | "mlp"), ``architecture`` ("fpn" | "c4") and the backbone depth.
+Functions receive the numbers they need, never the whole config.
+
+Presets (``PRESETS[name]`` or :func:`preset`):
+    r50_fpn / r101_fpn / x101_fpn   torchvision-compatible, the paper's sizes (COCO: 91 classes)
+    r50_c4                          the paper's C4 model: RPN and RoI pooling on res4 (stride 16),
+                                    res5 as the RoI head, 14 x 14 masks
+    teaching                        a small GroupNorm ResNet-FPN for 128-px images that trains
+                                    from scratch on a laptop CPU in minutes
+Use ``dataclasses.replace`` to change a field, e.g.
+``replace(preset("teaching"), num_classes=6)`` or
+``with_fields(cfg, roi_op="roipool")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+from .backbone import RESNET50, RESNET101, RESNEXT101_32X8D, BackboneConfig
+from ..datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+FPN_ANCHOR_SIZES = ((32,), (64,), (128,), (256,), (512,))
+
+
+@dataclass(frozen=True)
+class TransformConfig:
+    min_size: tuple = (800,)          # training picks one at random; inference uses the last
+    max_size: int = 1333
+    image_mean: tuple = IMAGENET_MEAN
+    image_std: tuple = IMAGENET_STD
+    size_divisible: int = 32
+
+
+@dataclass(frozen=True)
+class RPNConfig:
+    anchor_sizes: tuple = FPN_ANCHOR_SIZES      # one tuple per level (C4: one level)
+    aspect_ratios: tuple = (0.5, 1.0, 2.0)      # height / width, the same on every level
+    pre_nms_top_n_train: int = 2000             # per level
+    pre_nms_top_n_test: int = 1000
+    post_nms_top_n_train: int = 2000            # per image
+    post_nms_top_n_test: int = 1000
+    nms_thresh: float = 0.7
+    fg_iou_thresh: float = 0.7
+    bg_iou_thresh: float = 0.3
+    batch_size_per_image: int = 256
+    positive_fraction: float = 0.5
+    score_thresh: float = 0.0
+
+
+@dataclass(frozen=True)
+class RoIHeadsConfig:
+    roi_op: str = "roialign"          # "roialign" | "roiwarp" | "roipool"   (Table 2c)
+    aggregation: str | None = None    # "avg" | "max"; None: avg for RoIAlign, max otherwise
+    aligned: bool = False             # torchvision's detection models use the legacy False
+    sampling_ratio: int = 2
+    box_pool_size: int = 7            # FPN box head input (C4: the res5 input is mask_pool_size)
+    representation_size: int = 1024
+    fg_iou_thresh: float = 0.5
+    bg_iou_thresh: float = 0.5
+    batch_size_per_image: int = 512   # paper: 512 (FPN) / 64 (C4) RoIs per image
+    positive_fraction: float = 0.25   # 1:3
+    score_thresh: float = 0.05
+    nms_thresh: float = 0.5
+    detections_per_img: int = 100
+
+
+@dataclass(frozen=True)
+class MaskHeadConfig:
+    kind: str = "fcn"                 # "fcn" | "mlp"                       (Table 2e)
+    pool_size: int = 14
+    conv_layers: tuple = (256, 256, 256, 256)
+    dim_reduced: int = 256
+    mlp_hidden: tuple = (1024, 1024)
+    resolution: int = 28              # FCN: 2 * pool_size (the deconvolution doubles it)
+    loss: str = "sigmoid"             # "sigmoid" | "softmax"               (Table 2b)
+    class_agnostic: bool = False
+    norm: str | None = None           # None (paper) or "gn" (training from scratch)
+
+
+@dataclass(frozen=True)
+class MaskRCNNConfig:
+    num_classes: int = 91             # including background (COCO ids as torchvision)
+    architecture: str = "fpn"         # "fpn" | "c4"                        (Table 2a)
+    backbone: BackboneConfig = RESNET50
+    fpn_channels: int = 256
+    transform: TransformConfig = field(default_factory=TransformConfig)
+    rpn: RPNConfig = field(default_factory=RPNConfig)
+    roi_heads: RoIHeadsConfig = field(default_factory=RoIHeadsConfig)
+    mask_head: MaskHeadConfig = field(default_factory=MaskHeadConfig)
+    mask_on: bool = True
+
+    def __post_init__(self):
+        if self.architecture not in ("fpn", "c4"):
+            raise ValueError(f"architecture must be 'fpn' or 'c4', got {self.architecture!r}")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes counts the background and must be >= 2, got {self.num_classes}")
+        if self.roi_heads.roi_op not in ("roialign", "roiwarp", "roipool"):
+            raise ValueError(f"roi_op must be 'roialign', 'roiwarp' or 'roipool', got {self.roi_heads.roi_op!r}")
+        if self.mask_head.kind not in ("fcn", "mlp"):
+            raise ValueError(f"mask_head.kind must be 'fcn' or 'mlp', got {self.mask_head.kind!r}")
+        if self.mask_head.loss not in ("sigmoid", "softmax"):
+            raise ValueError(f"mask_head.loss must be 'sigmoid' or 'softmax', got {self.mask_head.loss!r}")
+        if self.mask_head.loss == "softmax" and self.mask_head.class_agnostic:
+            raise ValueError("the softmax mask loss needs per-class masks (class_agnostic=False)")
+
+
+def _c4(backbone):
+    return MaskRCNNConfig(
+        architecture="c4", backbone=backbone,
+        rpn=RPNConfig(anchor_sizes=((32, 64, 128, 256, 512),), pre_nms_top_n_train=12000,
+                      pre_nms_top_n_test=6000, post_nms_top_n_train=2000, post_nms_top_n_test=1000),
+        roi_heads=RoIHeadsConfig(batch_size_per_image=64),
+        mask_head=MaskHeadConfig(resolution=14))
+
+
+TEACHING = MaskRCNNConfig(
+    num_classes=6,
+    backbone=BackboneConfig(block="basic", layers=(1, 1, 1, 1), width=16, stem_channels=16,
+                            stem_kernel=3, norm="gn", gn_groups=8),
+    fpn_channels=64,
+    transform=TransformConfig(min_size=(128,), max_size=128),
+    rpn=RPNConfig(anchor_sizes=((8,), (16,), (32,), (64,), (128,)), pre_nms_top_n_train=600,
+                  pre_nms_top_n_test=300, post_nms_top_n_train=300, post_nms_top_n_test=150),
+    roi_heads=RoIHeadsConfig(representation_size=256, batch_size_per_image=128, detections_per_img=50),
+    mask_head=MaskHeadConfig(conv_layers=(64, 64, 64, 64), dim_reduced=64, mlp_hidden=(256, 256), norm="gn"),
+)
+
+PRESETS = {
+    "teaching": TEACHING,
+    "r50_fpn": MaskRCNNConfig(backbone=RESNET50),
+    "r101_fpn": MaskRCNNConfig(backbone=RESNET101),
+    "x101_fpn": MaskRCNNConfig(backbone=RESNEXT101_32X8D),
+    "r50_c4": _c4(RESNET50),
+}
+
+
+def preset(name: str) -> MaskRCNNConfig:
+    """The named preset (see the module docstring)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[name]
+
+
+def with_fields(cfg: MaskRCNNConfig, **changes) -> MaskRCNNConfig:
+    """Change fields anywhere in the config by name, e.g. ``roi_op="roipool"``,
+    ``loss="softmax"`` (mask head), ``num_classes=6``. A name that exists in two
+    sub-configs must be written as ``"sub.name"`` (e.g. ``"rpn.nms_thresh"``)."""
+    subs = {f.name: getattr(cfg, f.name) for f in fields(cfg)
+            if hasattr(getattr(cfg, f.name), "__dataclass_fields__")}
+    top, nested = {}, {}
+    for key, value in changes.items():
+        if "." in key:
+            sub, name = key.split(".", 1)
+            if sub not in subs or name not in subs[sub].__dataclass_fields__:
+                raise ValueError(f"no config field {key!r}")
+            nested.setdefault(sub, {})[name] = value
+            continue
+        if key in cfg.__dataclass_fields__ and key not in subs:
+            top[key] = value
+            continue
+        owners = [s for s, obj in subs.items() if key in obj.__dataclass_fields__]
+        if len(owners) != 1:
+            raise ValueError(f"config field {key!r} is {'ambiguous: ' + str(owners) if owners else 'unknown'}"
+                             f"; write it as 'sub.{key}'")
+        nested.setdefault(owners[0], {})[key] = value
+    for sub, vals in nested.items():
+        top[sub] = replace(subs[sub], **vals)
+    return replace(cfg, **top)

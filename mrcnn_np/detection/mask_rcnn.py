@@ -1,0 +1,183 @@
+"""Mask R-CNN: the whole model, composed so that its forward pass reads like the paper's figure.
+
+    images --transform--> batch --backbone (+FPN)--> features
+    features --RPN head--> objectness, deltas --(anchors, NMS)--> proposals
+    features, proposals --RoI heads--> class scores, boxes, masks      (He et al. 2017, Fig. 1)
+
+In training the forward pass returns the five losses (summed with unit weights, §3.1):
+``loss_rpn_cls``, ``loss_rpn_loc`` (RPN), ``loss_cls``, ``loss_box_reg`` (box branch) and
+``loss_mask``, plus counts. In inference it returns detections in original-image pixels:
+``boxes`` (D, 4), ``scores`` (D,), ``labels`` (D,) and ``masks`` (D, H, W) probabilities.
+``return_intermediates=True`` adds what the notebooks draw (anchors, proposals, sampled
+RoIs, mask targets, features).
+
+Parameter names follow torchvision's ``maskrcnn_resnet50_fpn`` (``backbone.body.*``,
+``backbone.fpn.*``, ``rpn.head.*``, ``roi_heads.box_head.*``, ...), so its weights load
+through ``convert.py``.
+
+Shapes::
+
+    images: list of N (3, H_i, W_i) float32 in [0, 1] (RGB)
+    targets: list of N dicts: boxes (G, 4) xyxy float32, labels (G,) int64 in 1..K-1,
+             masks (G, H_i, W_i) uint8
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..autodiff import Tensor, nn, no_grad
+from ..datasets.transforms import postprocess, prepare_batch
+from .anchors import AnchorGenerator
+from .backbone import ResNet
+from .config import MaskRCNNConfig
+from .fpn import BackboneWithFPN
+from .matcher import Matcher
+from .pooler import infer_scales
+from .roi_heads import RoIHeads
+from .rpn import (RPNHead, assign_targets_to_anchors, filter_proposals, flatten_rpn_outputs, rpn_loss,
+                  sample_anchors, RPN_BOX_CODER)
+from .sampler import BalancedPositiveNegativeSampler
+
+LOSS_NAMES = ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg", "loss_mask")
+
+
+class RPN(nn.Module):
+    """The RPN's trainable part (``head``) plus its fixed settings."""
+
+    def __init__(self, cfg: MaskRCNNConfig, in_channels, rng=None):
+        super().__init__()
+        r = cfg.rpn
+        self.anchor_generator = AnchorGenerator(r.anchor_sizes, (tuple(r.aspect_ratios),) * len(r.anchor_sizes))
+        self.head = RPNHead(in_channels, self.anchor_generator.num_anchors_per_location()[0], rng=rng)
+        self.matcher = Matcher(r.fg_iou_thresh, r.bg_iou_thresh, allow_low_quality_matches=True)
+        self.sampler = BalancedPositiveNegativeSampler(r.batch_size_per_image, r.positive_fraction)
+        self.cfg = r
+
+    def forward(self, batch_shape, features, image_sizes, targets=None, rng=None):
+        """Proposals (list of (P_i, 4)) and, with targets, the RPN losses."""
+        feature_sizes = [tuple(f.shape[-2:]) for f in features]
+        per_level = self.anchor_generator.per_level(tuple(batch_shape[-2:]), feature_sizes)
+        anchors = np.concatenate(per_level)
+        objectness, deltas = flatten_rpn_outputs(*self.head(features))
+        training = targets is not None
+        r = self.cfg
+        proposals = filter_proposals(
+            anchors, objectness.data, deltas.data, image_sizes, [len(a) for a in per_level],
+            pre_nms_top_n=r.pre_nms_top_n_train if training else r.pre_nms_top_n_test,
+            post_nms_top_n=r.post_nms_top_n_train if training else r.post_nms_top_n_test,
+            nms_thresh=r.nms_thresh, score_thresh=r.score_thresh)
+        info = {"anchors": anchors, "proposal_scores": [p[1] for p in proposals]}
+        proposals = [p[0] for p in proposals]
+        losses = {}
+        if training:
+            labels, reg_targets = [], []
+            for t in targets:
+                lab, matched = assign_targets_to_anchors(anchors, t["boxes"], self.matcher)
+                labels.append(lab)
+                reg_targets.append(RPN_BOX_CODER.encode_single(matched, anchors) if len(t["boxes"])
+                                   else np.zeros_like(anchors))
+            pos, neg = sample_anchors(labels, self.sampler, rng)
+            losses["loss_rpn_cls"], losses["loss_rpn_loc"] = rpn_loss(objectness, deltas, labels, reg_targets,
+                                                                      pos, neg)
+            info.update(anchor_labels=labels, num_pos_anchors=len(pos))
+        return proposals, losses, info
+
+
+class MaskRCNN(nn.Module):
+    """Mask R-CNN built from a :class:`MaskRCNNConfig`.
+
+    seed: seeds the weight initialisation and the samplers' generator (``sampling_rng``,
+    whose state a checkpoint saves so that a resumed run draws the same samples).
+    """
+
+    def __init__(self, cfg: MaskRCNNConfig, seed: int = 0):
+        super().__init__()
+        self.cfg = cfg
+        rng = np.random.default_rng(seed)
+        if cfg.architecture == "fpn":
+            self.backbone = BackboneWithFPN(ResNet(cfg.backbone, num_stages=4, rng=rng), cfg.fpn_channels, rng=rng)
+            channels = cfg.fpn_channels
+        else:
+            self.backbone = ResNet(cfg.backbone, num_stages=3, rng=rng)
+            channels = self.backbone.out_channels[-1]
+        self.rpn = RPN(cfg, channels, rng=rng)
+        self.roi_heads = RoIHeads(cfg, channels, rng=rng)
+        self.sampling_rng = np.random.default_rng(seed + 1)
+
+    def features(self, batch):
+        """Feature maps: FPN [P2..P6] (RPN on all, RoI heads on P2..P5) or C4 [C4]."""
+        feats = self.backbone(Tensor(batch))
+        if self.cfg.architecture == "c4":
+            feats = feats[-1:]
+            return feats, feats
+        return feats, feats[:-1]
+
+    def forward(self, images, targets=None, *, return_intermediates=False):
+        """Training (``targets`` given and ``self.training``): dict of losses and counts.
+        Inference: list of per-image detection dicts in original-image pixels."""
+        tc = self.cfg.transform
+        training = self.training and targets is not None
+        if self.training and targets is None:
+            raise ValueError("in training mode targets are required (call model.eval() for inference)")
+        min_size = tc.min_size[-1]
+        if training and len(tc.min_size) > 1:
+            min_size = int(self.sampling_rng.choice(tc.min_size))
+        if training:
+            _check_targets(targets, len(images))
+        original_sizes = [tuple(im.shape[-2:]) for im in images]
+        batch, image_sizes, targets_t = prepare_batch(
+            images, targets if training else None, min_size=min_size, max_size=tc.max_size,
+            mean=tc.image_mean, std=tc.image_std, size_divisible=tc.size_divisible)
+
+        rpn_feats, roi_feats = self.features(batch)
+        scales = infer_scales([f.shape for f in roi_feats], image_sizes)
+        proposals, losses, rpn_info = self.rpn(batch.shape, rpn_feats, image_sizes,
+                                               targets_t if training else None, rng=self.sampling_rng)
+        inter = {"image_sizes": image_sizes, "batch": batch, "proposals": proposals, **rpn_info}
+        if training:
+            roi_losses, roi_info = self.roi_heads.forward_train(roi_feats, proposals, scales, targets_t,
+                                                                self.sampling_rng)
+            losses.update(roi_losses)
+            out = dict(losses)
+            out["num_pos_anchors"] = rpn_info["num_pos_anchors"]
+            out["num_pos_rois"] = roi_info["num_pos_rois"]
+            inter.update(roi_info)
+        else:
+            dets = self.roi_heads.forward_test(roi_feats, proposals, scales, image_sizes)
+            inter["detections_resized"] = dets
+            out = postprocess(dets, image_sizes, original_sizes)
+        if return_intermediates:
+            inter["features"] = [f.data for f in rpn_feats]
+            return out, inter
+        return out
+
+    def predict(self, images):
+        """Inference without a graph: ``eval()`` + ``no_grad()`` + forward."""
+        was_training = self.training
+        self.eval()
+        try:
+            with no_grad():
+                return self.forward(images)
+        finally:
+            self.train(was_training)
+
+
+def total_loss(losses):
+    """The paper's multi-task loss: the plain sum of the loss terms present."""
+    return sum(losses[k] for k in LOSS_NAMES if k in losses)
+
+
+def _check_targets(targets, n):
+    if len(targets) != n:
+        raise ValueError(f"got {len(targets)} targets for {n} images")
+    for i, t in enumerate(targets):
+        for key in ("boxes", "labels", "masks"):
+            if key not in t:
+                raise ValueError(f"targets[{i}] has no {key!r}")
+        b = np.asarray(t["boxes"])
+        if b.ndim != 2 or b.shape[1] != 4 or not np.isfinite(b).all():
+            raise ValueError(f"targets[{i}]['boxes'] must be finite (G, 4), got shape {b.shape}")
+        if len(b) and not ((b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])).all():
+            raise ValueError(f"targets[{i}]['boxes'] has a box with non-positive width or height "
+                             f"(torchvision raises too; drop degenerate boxes when loading)")

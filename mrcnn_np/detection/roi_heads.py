@@ -1,0 +1,170 @@
+"""RoI heads: pool features for each RoI, then the box branch and the mask branch.
+
+Mask R-CNN §3 (Fig. 4): after the RPN, each RoI is pooled from the feature maps
+(RoIAlign, or RoIPool / RoIWarp for the Table 2c ablation) and fed to two parallel
+branches: the box branch (class + box refinement) and the mask branch (an m x m mask per
+class). In training the mask loss is computed on the positive RoIs only; at inference the
+mask branch runs on the final detections (the top-scoring boxes after NMS).
+
+Two layouts (Fig. 4):
+* FPN: 7 x 7 RoI features -> two fc layers -> predictor; 14 x 14 -> 4 convs -> deconv ->
+  28 x 28 masks. RoIs are pooled from their FPN level (``pooler.py``).
+* C4: 14 x 14 RoI features on res4 -> res5 (stride 2) -> 7 x 7 x C5, shared by the box
+  predictor (after global average pooling) and the mask predictor (deconv -> 14 x 14).
+
+Shapes::
+
+    S sampled RoIs, P positives, D detections, C channels, K classes incl. background
+    features: list of L Tensors (N, C, H_l, W_l); rois: (S, 5) [batch_index, x1, y1, x2, y2]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..autodiff import nn
+from ..autodiff.tensor import make_result
+from ..ops.masks import project_masks_on_boxes
+from .backbone import make_stage
+from .box_head import FastRCNNPredictor, TwoMLPHead, fastrcnn_loss, postprocess_detections, select_training_samples
+from .mask_head import MaskRCNNHeads, MaskRCNNPredictor, MLPMaskHead, mask_loss, mask_probabilities
+from .matcher import Matcher
+from .pooler import multiscale_roi_pool, pooler_backward
+from .sampler import BalancedPositiveNegativeSampler
+
+
+def boxes_to_rois(boxes_per_image):
+    """List of (B_i, 4) boxes -> (sum B_i, 5) RoIs with the image index in column 0."""
+    parts = [np.concatenate([np.full((len(b), 1), i, np.float32), np.asarray(b, np.float32)], axis=1)
+             for i, b in enumerate(boxes_per_image)]
+    return np.concatenate(parts) if parts else np.zeros((0, 5), np.float32)
+
+
+def pool_rois(features, rois, output_size, scales, *, sampling_ratio=2, roi_op="roialign",
+              aggregation=None, aligned=False):
+    """Differentiable multi-level RoI pooling: (S, C, P, P) Tensor from a list of feature Tensors.
+
+    Each RoI is read from its FPN level (one level: no mapping); the backward pass sends
+    each RoI's gradient to the level it came from (``pooler_backward``).
+    """
+    datas = [f.data for f in features]
+    kw = dict(sampling_ratio=sampling_ratio, roi_op=roi_op, aggregation=aggregation, aligned=aligned)
+    pooled, levels, argmax = multiscale_roi_pool(datas, rois, output_size, scales, **kw)
+
+    def backward(g):
+        return tuple(pooler_backward(g, rois, levels, [d.shape for d in datas], scales, output_size,
+                                     argmax=argmax, **kw))
+    return make_result(pooled, tuple(features), backward, f"pool_rois[{roi_op}]")
+
+
+class RoIHeads(nn.Module):
+    """Box and mask branches. ``cfg`` is a ``MaskRCNNConfig`` (read here once, at build time).
+
+    in_channels: channels of the pooled maps (FPN: the FPN width; C4: res4's channels).
+    """
+
+    def __init__(self, cfg, in_channels, rng=None):
+        super().__init__()
+        rh, mh, k = cfg.roi_heads, cfg.mask_head, cfg.num_classes
+        self.c4 = cfg.architecture == "c4"
+        self.mask_on = cfg.mask_on
+        self.pool_kw = dict(sampling_ratio=rh.sampling_ratio, roi_op=rh.roi_op,
+                            aggregation=rh.aggregation, aligned=rh.aligned)
+        self.box_pool_size = mh.pool_size if self.c4 else rh.box_pool_size
+        self.mask_pool_size = mh.pool_size
+        self.mask_kind, self.mask_loss_kind = mh.kind, mh.loss
+        mask_channels = 1 if mh.class_agnostic else k
+        if self.c4:
+            # res5 (stage index 3) as the head; its first block has stride 2: 14 x 14 -> 7 x 7
+            self.res5 = make_stage(cfg.backbone, in_channels, 3, rng=rng)
+            c5 = cfg.backbone.stage_channels()[3]
+            self.box_predictor = FastRCNNPredictor(c5, k, rng=rng)
+            if self.mask_on:
+                self.mask_predictor = MaskRCNNPredictor(c5, mh.dim_reduced, mask_channels, rng=rng)
+        else:
+            self.box_head = TwoMLPHead(in_channels * rh.box_pool_size ** 2, rh.representation_size, rng=rng)
+            self.box_predictor = FastRCNNPredictor(rh.representation_size, k, rng=rng)
+            if self.mask_on and mh.kind == "fcn":
+                norm = (lambda c: nn.GroupNorm(math.gcd(32, c), c)) if mh.norm == "gn" else None
+                self.mask_head = MaskRCNNHeads(in_channels, mh.conv_layers, norm=norm, rng=rng)
+                self.mask_predictor = MaskRCNNPredictor(self.mask_head.out_channels, mh.dim_reduced,
+                                                        mask_channels, rng=rng)
+            elif self.mask_on:
+                self.mask_head = MLPMaskHead(in_channels * mh.pool_size ** 2, mask_channels,
+                                             mh.resolution, mh.mlp_hidden, rng=rng)
+        self.matcher = Matcher(rh.fg_iou_thresh, rh.bg_iou_thresh, allow_low_quality_matches=False)
+        self.sampler = BalancedPositiveNegativeSampler(rh.batch_size_per_image, rh.positive_fraction)
+        self.post_kw = dict(score_thresh=rh.score_thresh, nms_thresh=rh.nms_thresh,
+                            detections_per_img=rh.detections_per_img)
+        self.mask_resolution = mh.resolution
+
+    # ---------------------------------------------------------------- pieces
+    def _box_outputs(self, features, rois, scales):
+        x = pool_rois(features, rois, self.box_pool_size, scales, **self.pool_kw)
+        x = self.res5(x) if self.c4 else self.box_head(x)
+        class_logits, box_regression = self.box_predictor(x)
+        return class_logits, box_regression, x
+
+    def _mask_logits(self, features, rois, scales, shared=None):
+        if self.c4:
+            return self.mask_predictor(shared)                 # res5 output of the same RoIs
+        x = pool_rois(features, rois, self.mask_pool_size, scales, **self.pool_kw)
+        if self.mask_kind == "mlp":
+            return self.mask_head(x)
+        return self.mask_predictor(self.mask_head(x))
+
+    # ---------------------------------------------------------------- training
+    def forward_train(self, features, proposals, scales, targets, rng):
+        """Losses of both branches. proposals: list of (P_i, 4); targets: list of dicts
+        (boxes, labels, masks in the resized image). Returns (losses, info)."""
+        s = select_training_samples(proposals, [t["boxes"] for t in targets],
+                                    [t["labels"] for t in targets], rng,
+                                    sampler=self.sampler, matcher=self.matcher)
+        rois = boxes_to_rois(s["proposals"])
+        class_logits, box_regression, head_out = self._box_outputs(features, rois, scales)
+        loss_cls, loss_box = fastrcnn_loss(class_logits, box_regression, s["labels"], s["regression_targets"])
+        losses = {"loss_cls": loss_cls, "loss_box_reg": loss_box}
+        labels = np.concatenate(s["labels"])
+        pos = np.flatnonzero(labels > 0)
+        info = {"sampled_rois": rois, "roi_labels": labels, "num_pos_rois": len(pos)}
+        if self.mask_on:
+            mask_targets = []
+            for props, lab, idx, t in zip(s["proposals"], s["labels"], s["matched_idxs"], targets):
+                p = lab > 0
+                mask_targets.append(project_masks_on_boxes(np.asarray(t["masks"]), props[p], idx[p],
+                                                           self.mask_resolution))
+            mask_targets = (np.concatenate(mask_targets) if mask_targets
+                            else np.zeros((0, self.mask_resolution, self.mask_resolution), np.float32))
+            shared = head_out[pos] if self.c4 else None
+            logits = self._mask_logits(features, rois[pos], scales, shared)
+            losses["loss_mask"] = mask_loss(logits, labels[pos], mask_targets, kind=self.mask_loss_kind)
+            info["mask_targets"] = mask_targets
+        return losses, info
+
+    # ---------------------------------------------------------------- inference
+    def forward_test(self, features, proposals, scales, image_sizes):
+        """Detections per image (boxes, scores, labels, and mask_probs (D, M, M))."""
+        rois = boxes_to_rois(proposals)
+        class_logits, box_regression, _ = self._box_outputs(features, rois, scales)
+        dets = postprocess_detections(class_logits.data, box_regression.data, proposals, image_sizes,
+                                      **self.post_kw)
+        if self.mask_on:
+            det_rois = boxes_to_rois([d["boxes"] for d in dets])
+            labels = np.concatenate([d["labels"] for d in dets])
+            if len(det_rois):
+                shared = None
+                if self.c4:
+                    x = pool_rois(features, det_rois, self.box_pool_size, scales, **self.pool_kw)
+                    shared = self.res5(x)
+                logits = self._mask_logits(features, det_rois, scales, shared).data
+                probs = mask_probabilities(logits, labels, kind=self.mask_loss_kind)
+            else:
+                m = self.mask_resolution
+                probs = np.zeros((0, m, m), np.float32)
+            start = 0
+            for d in dets:
+                d["mask_probs"] = probs[start:start + len(d["boxes"])]
+                start += len(d["boxes"])
+        return dets
