@@ -46,13 +46,15 @@ def pytest_collection_modifyitems(config, items):
     has_torch = None
     has_gpu = None
     for item in items:
-        if "reference" in item.keywords:
+        # get_closest_marker, not `in item.keywords`: keywords also hold the names of the
+        # test's directories and modules, so everything under tests/gpu/ would match "gpu".
+        if item.get_closest_marker("reference"):
             if has_torch is None:
                 has_torch = _has_torch()
             if not has_torch:
                 item.add_marker(pytest.mark.skip(
                     reason="torch/torchvision not installed (run `make test-reference`)"))
-        if "gpu" in item.keywords:
+        if item.get_closest_marker("gpu"):
             if has_gpu is None:
                 has_gpu = _has_gpu()
             if not has_gpu:

@@ -5,7 +5,13 @@ test can compare the two directly. This package knows nothing of Mask R-CNN itse
 """
 
 # --- geometry: boxes, box coding, NMS (ops/boxes.py, ops/nms.py) ---
+from .boxes import BoxCoder, box_area, box_iou, clip_boxes_to_image, remove_small_boxes  # noqa: E402,F401
+from .nms import batched_nms, nms  # noqa: E402,F401
 
 # --- RoI ops: RoIPool, RoIWarp, RoIAlign (ops/roi_*.py) ---
+from .roi_align import roi_align, roi_align_backward  # noqa: E402,F401
+from .roi_pool import roi_pool, roi_pool_backward  # noqa: E402,F401
+from .roi_warp import quantize_rois, roi_warp, roi_warp_backward  # noqa: E402,F401
 
 # --- masks: mask targets and pasting (ops/masks.py) ---
+from .masks import paste_masks_in_image, project_masks_on_boxes  # noqa: E402,F401

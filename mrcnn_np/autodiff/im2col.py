@@ -1,0 +1,294 @@
+"""im2col / col2im: turn a convolution into one matrix product.
+
+Concept: a convolution computes, at every output position, a dot product between the
+filter and the input patch under it. Copying every patch into a column of a matrix
+("image to columns") makes all those dot products one matrix product::
+
+    cols[n] : (C*kh*kw, Ho*Wo)      one column per output position
+    W       : (O, C*kh*kw)          one row per filter
+    out[n]  = W @ cols[n]           (O, Ho*Wo)  ==  (O, Ho, Wo), already NCHW
+
+``col2im`` is the adjoint (transpose) of ``im2col``: it adds every column entry back to
+the pixel it was copied from (overlapping patches are summed). It gives the input
+gradient of a convolution and the forward pass of a transposed convolution.
+
+Layout (project contract, same as torch's ``F.unfold``)::
+
+    cols[n, (c*kh + i)*kw + j, oh*Wo + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
+    (0 outside the image)
+
+Shapes: N images, C channels, H x W input, kh x kw kernel, Ho x Wo output.
+Implementations: ``_reference`` (loops, the specification), ``_numpy`` (one slice per
+kernel tap; also runs on CuPy), ``_numba`` (parallel, the CPU default). The ``rows``
+argument (oh0, oh1) restricts the output rows so a convolution can work in bands.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from numba import njit, prange
+
+from ..ops._dispatch import resolve_impl
+
+__all__ = ["im2col", "col2im", "conv_output_shape", "pair"]
+
+
+def pair(v, name: str) -> tuple[int, int]:
+    """An int or an (h, w) pair -> (h, w) of Python ints."""
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    t = tuple(int(a) for a in v)
+    if len(t) != 2:
+        raise ValueError(f"{name} must be an int or an (h, w) pair, got {v!r}")
+    return t
+
+
+def conv_output_shape(H, W, kernel_size, stride, padding, dilation):
+    """(Ho, Wo) of a convolution: floor((H + 2p - d*(k-1) - 1) / s) + 1."""
+    (kh, kw), (sh, sw) = kernel_size, stride
+    (ph, pw), (dh, dw) = padding, dilation
+    Ho = (H + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    Wo = (W + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    return Ho, Wo
+
+
+def _params(x_shape, kernel_size, stride, padding, dilation):
+    k, s = pair(kernel_size, "kernel_size"), pair(stride, "stride")
+    p, d = pair(padding, "padding"), pair(dilation, "dilation")
+    if min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
+        raise ValueError(f"need kernel_size, stride, dilation >= 1 and padding >= 0, got "
+                         f"kernel_size={k}, stride={s}, padding={p}, dilation={d}")
+    Ho, Wo = conv_output_shape(x_shape[2], x_shape[3], k, s, p, d)
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"input of spatial size {tuple(x_shape[2:])} is too small for "
+                         f"kernel_size={k}, padding={p}, dilation={d} (output {Ho}x{Wo})")
+    return k, s, p, d, Ho, Wo
+
+
+# ------------------------------------------------------------------ reference (loops)
+def im2col_reference(x, k, s, p, d, Ho, Wo, oh0, oh1):
+    N, C, H, W = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = k, s, p, d
+    cols = np.zeros((N, C * kh * kw, (oh1 - oh0) * Wo), x.dtype)
+    for n in range(N):
+        for c in range(C):
+            for i in range(kh):
+                for j in range(kw):
+                    for oh in range(oh0, oh1):
+                        for ow in range(Wo):
+                            ih, iw = oh * sh - ph + i * dh, ow * sw - pw + j * dw
+                            if 0 <= ih < H and 0 <= iw < W:
+                                cols[n, (c * kh + i) * kw + j, (oh - oh0) * Wo + ow] = x[n, c, ih, iw]
+    return cols
+
+
+def col2im_reference(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
+    N, C, H, W = x_shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = k, s, p, d
+    x = np.zeros(x_shape, cols.dtype) if out is None else out
+    for n in range(N):
+        for c in range(C):
+            for i in range(kh):
+                for j in range(kw):
+                    for oh in range(oh0, oh1):
+                        for ow in range(Wo):
+                            ih, iw = oh * sh - ph + i * dh, ow * sw - pw + j * dw
+                            if 0 <= ih < H and 0 <= iw < W:
+                                x[n, c, ih, iw] += cols[n, (c * kh + i) * kw + j, (oh - oh0) * Wo + ow]
+    return x
+
+
+# ------------------------------------------------------------------ numpy (one slice per tap)
+def _tap_slices(i, j, k, s, p, d, H, W, Ho, Wo, oh0, oh1):
+    """For tap (i, j): the padded-input slices that feed output rows oh0..oh1."""
+    (sh, sw), (ph, pw), (dh, dw) = s, p, d
+    r0 = oh0 * sh + i * dh
+    c0 = j * dw
+    return slice(r0, r0 + sh * (oh1 - oh0 - 1) + 1, sh), slice(c0, c0 + sw * (Wo - 1) + 1, sw)
+
+
+def im2col_numpy(x, k, s, p, d, Ho, Wo, oh0, oh1):
+    xp = np if type(x).__module__ == "numpy" else __import__("cupy")
+    N, C, H, W = x.shape
+    (kh, kw), (ph, pw) = k, p
+    xpad = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+    cols = xp.empty((N, C, kh, kw, oh1 - oh0, Wo), x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rs, cs = _tap_slices(i, j, k, s, p, d, H, W, Ho, Wo, oh0, oh1)
+            cols[:, :, i, j] = xpad[:, :, rs, cs]
+    return cols.reshape(N, C * kh * kw, (oh1 - oh0) * Wo)
+
+
+def col2im_numpy(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
+    xp = np if type(cols).__module__ == "numpy" else __import__("cupy")
+    N, C, H, W = x_shape
+    (kh, kw), (ph, pw) = k, p
+    xpad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), cols.dtype)
+    c6 = cols.reshape(N, C, kh, kw, oh1 - oh0, Wo)
+    for i in range(kh):
+        for j in range(kw):
+            rs, cs = _tap_slices(i, j, k, s, p, d, H, W, Ho, Wo, oh0, oh1)
+            xpad[:, :, rs, cs] += c6[:, :, i, j]
+    x = xpad[:, :, ph:ph + H, pw:pw + W]
+    if out is None:
+        return xp.ascontiguousarray(x)
+    out += x
+    return out
+
+
+# ------------------------------------------------------------------ numba (CPU default)
+@njit(cache=True, inline="always")
+def _valid_range(start, step, size, count):
+    """First and one-past-last b in [0, count) with 0 <= start + b*step < size."""
+    lo = 0
+    if start < 0:
+        lo = (-start + step - 1) // step
+    hi = count
+    last = size - 1 - start
+    if last < 0:
+        hi = 0
+    else:
+        hi = min(count, last // step + 1)
+    return lo, max(lo, hi)
+
+
+@njit(cache=True, inline="always")
+def _im2col_task(x, cols, t, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo):
+    """Fill row r of cols[n] (task t = n * C*kh*kw + r): one kernel tap of one channel."""
+    N, C, H, W = x.shape
+    R = C * kh * kw
+    n = t // R
+    r = t % R
+    c = r // (kh * kw)
+    i = (r // kw) % kh
+    j = r % kw
+    blo, bhi = _valid_range(j * dw - pw, sw, W, Wo)
+    iw0 = j * dw - pw
+    for a in range(oh1 - oh0):
+        ih = (oh0 + a) * sh - ph + i * dh
+        base = a * Wo
+        if ih < 0 or ih >= H:
+            for b in range(Wo):
+                cols[n, r, base + b] = 0
+            continue
+        for b in range(blo):
+            cols[n, r, base + b] = 0
+        for b in range(blo, bhi):
+            cols[n, r, base + b] = x[n, c, ih, iw0 + b * sw]
+        for b in range(bhi, Wo):
+            cols[n, r, base + b] = 0
+
+
+@njit(cache=True, inline="always")
+def _col2im_task(cols, x, t, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo):
+    """Accumulate every tap of channel plane t = n * C + c (planes never overlap: no races)."""
+    N, C, H, W = x.shape
+    n = t // C
+    c = t % C
+    for i in range(kh):
+        for j in range(kw):
+            r = (c * kh + i) * kw + j
+            blo, bhi = _valid_range(j * dw - pw, sw, W, Wo)
+            iw0 = j * dw - pw
+            for a in range(oh1 - oh0):
+                ih = (oh0 + a) * sh - ph + i * dh
+                if ih < 0 or ih >= H:
+                    continue
+                base = a * Wo
+                for b in range(blo, bhi):
+                    x[n, c, ih, iw0 + b * sw] += cols[n, r, base + b]
+
+
+# Serial and parallel drivers of the same task. Waking the thread pool costs far more than
+# a small layer's work (milliseconds on a busy 2-core machine), so small problems run serially.
+@njit(cache=True)
+def _im2col_serial(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo):
+    for t in range(cols.shape[0] * cols.shape[1]):
+        _im2col_task(x, cols, t, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo)
+
+
+@njit(parallel=True, cache=True)
+def _im2col_parallel(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo):
+    for t in prange(cols.shape[0] * cols.shape[1]):
+        _im2col_task(x, cols, t, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo)
+
+
+@njit(cache=True)
+def _col2im_serial(cols, x, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo):
+    for t in range(x.shape[0] * x.shape[1]):
+        _col2im_task(cols, x, t, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo)
+
+
+@njit(parallel=True, cache=True)
+def _col2im_parallel(cols, x, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo):
+    for t in prange(x.shape[0] * x.shape[1]):
+        _col2im_task(cols, x, t, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo)
+
+
+# elements of cols above which the parallel driver is used (env MRCNN_NP_PARALLEL_MIN)
+PARALLEL_MIN = int(os.environ.get("MRCNN_NP_PARALLEL_MIN", 1 << 22))
+
+
+def im2col_numba(x, k, s, p, d, Ho, Wo, oh0, oh1):
+    N, C = x.shape[:2]
+    x = np.ascontiguousarray(x)
+    cols = np.empty((N, C * k[0] * k[1], (oh1 - oh0) * Wo), x.dtype)
+    kernel = _im2col_parallel if cols.size >= PARALLEL_MIN else _im2col_serial
+    kernel(x, cols, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], oh0, oh1, Wo)
+    return cols
+
+
+def col2im_numba(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
+    x = np.zeros(x_shape, cols.dtype) if out is None else out
+    kernel = _col2im_parallel if cols.size >= PARALLEL_MIN else _col2im_serial
+    kernel(np.ascontiguousarray(cols), x, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], oh0, oh1, Wo)
+    return x
+
+
+_IM2COL = {"reference": im2col_reference, "numpy": im2col_numpy, "numba": im2col_numba}
+_COL2IM = {"reference": col2im_reference, "numpy": col2im_numpy, "numba": col2im_numba}
+
+
+def _cupy_im2col(impl_table, name):
+    """The GPU helper registers CUDA versions here; until then CuPy uses the numpy twin."""
+    return impl_table.get("cupy", impl_table["numpy"])
+
+
+# ------------------------------------------------------------------ public API
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, rows=None, impl=None):
+    """Copy every receptive field of ``x`` into a column.
+
+    x: (N, C, H, W) float array.
+    rows: optional (oh0, oh1) range of output rows to produce (default all Ho rows).
+    Returns cols (N, C*kh*kw, (oh1-oh0)*Wo), layout in the module docstring.
+    """
+    if getattr(x, "ndim", None) != 4:
+        raise ValueError(f"x must have shape (N, C, H, W), got {getattr(x, 'shape', None)}")
+    k, s, p, d, Ho, Wo = _params(x.shape, kernel_size, stride, padding, dilation)
+    oh0, oh1 = rows if rows is not None else (0, Ho)
+    impl = resolve_impl(impl, x, available=("reference", "numpy", "numba", "cupy"))
+    fn = _cupy_im2col(_IM2COL, "im2col") if impl == "cupy" else _IM2COL[impl]
+    return fn(x, k, s, p, d, Ho, Wo, oh0, oh1)
+
+
+def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, *, rows=None,
+           out=None, impl=None):
+    """Adjoint of :func:`im2col`: scatter-add columns back onto an (N, C, H, W) image.
+
+    cols: (N, C*kh*kw, (oh1-oh0)*Wo); input_shape: (N, C, H, W).
+    out: optional (N, C, H, W) array to accumulate into (it is returned).
+    """
+    input_shape = tuple(int(v) for v in input_shape)
+    if len(input_shape) != 4:
+        raise ValueError(f"input_shape must be (N, C, H, W), got {input_shape}")
+    k, s, p, d, Ho, Wo = _params(input_shape, kernel_size, stride, padding, dilation)
+    oh0, oh1 = rows if rows is not None else (0, Ho)
+    want = (input_shape[0], input_shape[1] * k[0] * k[1], (oh1 - oh0) * Wo)
+    if tuple(cols.shape) != want:
+        raise ValueError(f"cols must have shape {want} for input_shape {input_shape}, got {tuple(cols.shape)}")
+    impl = resolve_impl(impl, cols, available=("reference", "numpy", "numba", "cupy"))
+    fn = _cupy_im2col(_COL2IM, "col2im") if impl == "cupy" else _COL2IM[impl]
+    return fn(cols, input_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=out)

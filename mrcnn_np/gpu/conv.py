@@ -1,0 +1,138 @@
+"""Convolution on the GPU: im2col kernel + one GEMM (cuBLAS through ``cupy.matmul``).
+
+    forward   cols = im2col(x)                       (N, C*kh*kw, Ho*Wo)   kernels/im2col.cu
+              out  = W2 @ cols + b                   (N, O, Ho*Wo)         cuBLAS
+    backward  dW2  = sum_n dout[n] @ cols[n].T       (O, C*kh*kw)          cuBLAS
+              dx   = col2im(W2.T @ dout)             (N, C, H, W)          kernels/col2im.cu
+              db   = dout summed over (N, Ho, Wo)
+
+with W2 = weight.reshape(O, C*kh*kw). The column layout is the project's (the same as
+torch's ``F.unfold`` and :mod:`mrcnn_np.autodiff.im2col`)::
+
+    cols[n, (c*kh + i)*kw + j, oh*Wo + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw]
+
+CuPy arrays run on the GPU; NumPy arrays run the same kernels through the CPU host shim
+(and NumPy's matmul). Shapes: N images, C in / O out channels, kh x kw kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .launch import array_module, launch
+
+
+def _pair(v, name):
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    t = tuple(int(a) for a in v)
+    if len(t) != 2:
+        raise ValueError(f"{name} must be an int or an (h, w) pair, got {v!r}")
+    return t
+
+
+def _params(x_shape, kernel_size, stride, padding, dilation):
+    """(k, s, p, d, Ho, Wo) as (h, w) pairs, validated (same rules as autodiff.im2col)."""
+    k, s = _pair(kernel_size, "kernel_size"), _pair(stride, "stride")
+    p, d = _pair(padding, "padding"), _pair(dilation, "dilation")
+    if min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
+        raise ValueError(f"need kernel_size, stride, dilation >= 1 and padding >= 0, got "
+                         f"kernel_size={k}, stride={s}, padding={p}, dilation={d}")
+    H, W = x_shape[2], x_shape[3]
+    Ho = (H + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    Wo = (W + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    if Ho < 1 or Wo < 1:
+        raise ValueError(f"input of spatial size {(H, W)} is too small for kernel_size={k}, "
+                         f"padding={p}, dilation={d} (output {Ho}x{Wo})")
+    return k, s, p, d, Ho, Wo
+
+
+def _conv_args(C, H, W, k, s, p, d, oh0, oh1, Wo):
+    return dict(channels=C, height=H, width=W, kernel_h=k[0], kernel_w=k[1], stride_h=s[0],
+                stride_w=s[1], pad_h=p[0], pad_w=p[1], dilation_h=d[0], dilation_w=d[1],
+                row_begin=oh0, out_h=oh1 - oh0, out_w=Wo)
+
+
+# -- the two kernels, with the internal signature of mrcnn_np.autodiff.im2col's tables
+def im2col_impl(x, k, s, p, d, Ho, Wo, oh0, oh1):
+    """cols (N, C*kh*kw, (oh1-oh0)*Wo) of output rows oh0..oh1 (k, s, p, d are pairs)."""
+    xp = array_module(x)
+    N, C, H, W = x.shape
+    x = xp.ascontiguousarray(x)
+    cols = xp.empty((N, C * k[0] * k[1], (oh1 - oh0) * Wo), dtype=x.dtype)
+    launch("im2col_kernel", cols.size, dict(total=cols.size, x=x, cols=cols,
+                                            **_conv_args(C, H, W, k, s, p, d, oh0, oh1, Wo)),
+           x.dtype)
+    return cols
+
+
+def col2im_impl(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
+    """Sum the columns of output rows oh0..oh1 back onto (N, C, H, W); adds into ``out``."""
+    xp = array_module(cols, out)
+    N, C, H, W = x_shape
+    cols = xp.ascontiguousarray(cols)
+    if out is not None and (tuple(out.shape) != tuple(x_shape) or out.dtype != cols.dtype
+                            or not out.flags.c_contiguous):
+        raise ValueError(f"out must be a C-contiguous {cols.dtype} array of shape {tuple(x_shape)}")
+    dx = xp.empty(tuple(x_shape), dtype=cols.dtype) if out is None else out
+    launch("col2im_kernel", dx.size, dict(total=dx.size, cols=cols, dx=dx,
+                                          accumulate=int(out is not None),
+                                          **_conv_args(C, H, W, k, s, p, d, oh0, oh1, Wo)),
+           cols.dtype)
+    return dx
+
+
+# -- public API (same signatures as mrcnn_np.autodiff.im2col, minus impl)
+def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, rows=None):
+    """Copy every receptive field of x (N, C, H, W) into a column: (N, C*kh*kw, Ho*Wo).
+
+    rows: optional (oh0, oh1) band of output rows (default all).
+    """
+    if getattr(x, "ndim", None) != 4 or x.dtype.kind != "f":
+        raise ValueError(f"x must be a float (N, C, H, W) array, got {getattr(x, 'shape', x)!r}")
+    k, s, p, d, Ho, Wo = _params(x.shape, kernel_size, stride, padding, dilation)
+    oh0, oh1 = rows if rows is not None else (0, Ho)
+    return im2col_impl(x, k, s, p, d, Ho, Wo, oh0, oh1)
+
+
+def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, *, rows=None,
+           out=None):
+    """Adjoint of :func:`im2col`: (N, C*kh*kw, Ho*Wo) columns -> (N, C, H, W), overlaps summed."""
+    input_shape = tuple(int(v) for v in input_shape)
+    if len(input_shape) != 4:
+        raise ValueError(f"input_shape must be (N, C, H, W), got {input_shape}")
+    k, s, p, d, Ho, Wo = _params(input_shape, kernel_size, stride, padding, dilation)
+    oh0, oh1 = rows if rows is not None else (0, Ho)
+    want = (input_shape[0], input_shape[1] * k[0] * k[1], (oh1 - oh0) * Wo)
+    if tuple(cols.shape) != want:
+        raise ValueError(f"cols must have shape {want} for input_shape {input_shape}, "
+                         f"got {tuple(cols.shape)}")
+    return col2im_impl(cols, input_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=out)
+
+
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """out (N, O, Ho, Wo) = conv(x (N, C, H, W), weight (O, C, kh, kw)) + bias (O,)."""
+    xp = array_module(x, weight, bias)
+    if weight.ndim != 4 or x.ndim != 4 or weight.shape[1] != x.shape[1]:
+        raise ValueError(f"x (N, C, H, W) and weight (O, C, kh, kw) do not fit: "
+                         f"{tuple(x.shape)}, {tuple(weight.shape)}")
+    O = weight.shape[0]
+    cols = im2col(x, weight.shape[2:], stride, padding, dilation)   # (N, CKK, L)
+    _, _, _, _, Ho, Wo = _params(x.shape, weight.shape[2:], stride, padding, dilation)
+    out = xp.matmul(weight.reshape(O, -1), cols)                     # (N, O, L): one batched GEMM
+    if bias is not None:
+        out += bias.reshape(1, O, 1)
+    return out.reshape(x.shape[0], O, Ho, Wo)
+
+
+def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1):
+    """Gradients (dx, dweight, dbias) of :func:`conv2d_forward` given grad_output (N, O, Ho, Wo)."""
+    xp = array_module(grad_output, x, weight)
+    N, O = grad_output.shape[:2]
+    g = grad_output.reshape(N, O, -1)                                # (N, O, L)
+    cols = im2col(x, weight.shape[2:], stride, padding, dilation)    # recomputed, not stored
+    dweight = xp.matmul(g, cols.transpose(0, 2, 1)).sum(axis=0).reshape(weight.shape)
+    dcols = xp.matmul(weight.reshape(O, -1).T, g)                    # (N, CKK, L)
+    dx = col2im(dcols, x.shape, weight.shape[2:], stride, padding, dilation)
+    dbias = g.sum(axis=(0, 2))
+    return dx, dweight, dbias
