@@ -11,12 +11,18 @@ weight and bias gradients from a given output gradient. Ratios > 1 mean we are s
 
 from __future__ import annotations
 
-import statistics
-import sys
-import time
-from pathlib import Path
+import os
 
-import numpy as np
+# torch's OpenMP threads otherwise keep spinning after each call and steal the 2 cores
+# from NumPy's BLAS and numba threads that run next; set before torch is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_report, print_table  # noqa: E402
@@ -109,7 +115,8 @@ def main():
     torch.set_num_threads(2)
     quick = "--quick" in sys.argv
     print(machine_report())
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
     print("\nResNet-50 layers at 800x1088, batch 1 (targets: forward <= 2x, backward <= 2.5x torch)")
     run(LARGE, 1 if quick else 2)
     print("\nTeaching-model shapes, batch 4")

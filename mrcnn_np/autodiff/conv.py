@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._blas import gemm_threads
 from .im2col import _params, col2im, im2col
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_reference", "MAX_COLS_BYTES",
@@ -122,6 +123,17 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     k, s, p, d, Ho, Wo = _params(x.shape, weight.shape[2:], stride, padding, dilation)
     w2 = weight.reshape(O, -1)
     L = Ho * Wo
+    with gemm_threads(2.0 * w2.size * L / groups):
+        out, cached = _conv2d_forward_body(x, w2, N, O, k, s, p, d, groups, Ho, Wo, L, impl)
+    out = out.reshape(N, O, Ho, Wo)
+    if bias is not None:
+        out += bias.reshape(1, O, 1, 1)
+    cache = (x, weight, bias is not None, k, s, p, d, groups, cached, impl)
+    return out, cache
+
+
+def _conv2d_forward_body(x, w2, N, O, k, s, p, d, groups, Ho, Wo, L, impl):
+    xp = _xp(x)
     cached = None
     if _is_pointwise(k, p):
         cols = _pointwise_cols(x, s)
@@ -140,15 +152,17 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
             for n0, n1, oh0, oh1 in chunks:
                 cols = im2col(x[n0:n1], k, s, p, d, rows=(oh0, oh1), impl=impl)
                 out[n0:n1, :, oh0 * Wo:oh1 * Wo] = _group_matmul(w2, cols, groups)
-    out = out.reshape(N, O, Ho, Wo)
-    if bias is not None:
-        out += bias.reshape(1, O, 1, 1)
-    cache = (x, weight, bias is not None, k, s, p, d, groups, cached, impl)
-    return out, cache
+    return out, cached
 
 
 def conv2d_backward(dout, cache, need_input_grad=True, need_weight_grad=True):
     """Convolution backward: dout (N, O, Ho, Wo) -> (dx, dw, db); unneeded ones are None."""
+    x, weight, has_bias, k, s, p, d, G = cache[:8]
+    with gemm_threads(2.0 * weight.size * dout.shape[2] * dout.shape[3] / G):
+        return _conv2d_backward_body(dout, cache, need_input_grad, need_weight_grad)
+
+
+def _conv2d_backward_body(dout, cache, need_input_grad, need_weight_grad):
     x, weight, has_bias, k, s, p, d, G, cached, impl = cache
     xp = _xp(dout)
     N, C, H, W = x.shape

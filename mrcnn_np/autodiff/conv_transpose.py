@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._blas import gemm_threads
 from .conv import MAX_COLS_BYTES, _xp, check_conv_args
 from .im2col import col2im, im2col, pair
 
@@ -55,6 +56,13 @@ def _image_chunks(N, per_image_bytes):
 def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0,
                              dilation=1, groups=1, *, impl=None):
     """Transposed convolution forward: returns out (N, C_out, Ho, Wo) and a cache."""
+    with gemm_threads(2.0 * weight.size * x.shape[2] * x.shape[3] / groups):
+        return _conv_transpose2d_forward_body(x, weight, bias, stride, padding, output_padding,
+                                              dilation, groups, impl)
+
+
+def _conv_transpose2d_forward_body(x, weight, bias, stride, padding, output_padding, dilation,
+                                   groups, impl):
     Cout, k, s, p, op, d, Ho, Wo = _setup(x, weight, bias, stride, padding, output_padding,
                                           dilation, groups)
     xp = _xp(x)
@@ -79,6 +87,12 @@ def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_p
 
 def conv_transpose2d_backward(dout, cache, need_input_grad=True, need_weight_grad=True):
     """Backward: dout (N, C_out, Ho, Wo) -> (dx, dw, db); unneeded ones are None."""
+    x, weight, G = cache[0], cache[1], cache[7]
+    with gemm_threads(2.0 * weight.size * x.shape[2] * x.shape[3] / G):
+        return _conv_transpose2d_backward_body(dout, cache, need_input_grad, need_weight_grad)
+
+
+def _conv_transpose2d_backward_body(dout, cache, need_input_grad, need_weight_grad):
     x, weight, has_bias, k, s, p, d, G, impl = cache
     xp = _xp(dout)
     N, Cin, H, W = x.shape

@@ -30,7 +30,7 @@ import os
 import numpy as np
 from numba import njit, prange
 
-from ..ops._dispatch import resolve_impl
+from ..ops._dispatch import is_cupy, resolve_impl
 
 __all__ = ["im2col", "col2im", "conv_output_shape", "pair"]
 
@@ -269,6 +269,10 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, rows=None, impl=N
         raise ValueError(f"x must have shape (N, C, H, W), got {getattr(x, 'shape', None)}")
     k, s, p, d, Ho, Wo = _params(x.shape, kernel_size, stride, padding, dilation)
     oh0, oh1 = rows if rows is not None else (0, Ho)
+    if impl is None and not is_cupy(x) and x.shape[0] * x.shape[1] * k[0] * k[1] * (oh1 - oh0) * Wo < PARALLEL_MIN:
+        # measured: for small inputs NumPy's kh*kw strided slice copies beat the serial numba
+        # loop (0.32 vs 0.74 ms on 4x32x32x32, 3x3); large ones use the parallel numba kernel
+        impl = "numpy"
     impl = resolve_impl(impl, x, available=("reference", "numpy", "numba", "cupy"))
     fn = _cupy_im2col(_IM2COL, "im2col") if impl == "cupy" else _IM2COL[impl]
     return fn(x, k, s, p, d, Ho, Wo, oh0, oh1)

@@ -18,8 +18,11 @@ never downloads anything)::
 
 torchvision's COCO_V1 detection weights use frozen batch norm with eps = 0.0
 (REFERENCE §12); ``convert_state_dict`` records that in the config.
-Without torch, export the state_dict to ``.npz`` on a machine that has it
-(``np.savez(path, **{k: v.numpy() for k, v in sd.items()})``) and convert that file.
+Without torch here, export the state_dict to ``.npz`` on a machine that has torch::
+
+    python -m mrcnn_np.detection.convert --export-npz weights.pth weights.npz
+
+and convert that ``.npz`` (no torch needed) as above.
 """
 
 from __future__ import annotations
@@ -122,13 +125,32 @@ def torchvision_config(num_classes=91, frozen_bn_eps=0.0, **transform) -> MaskRC
     return cfg
 
 
+def export_npz(pth_path, npz_path) -> int:
+    """Write a torch ``.pth`` state_dict as a plain ``.npz`` (needs torch); returns the array count."""
+    state = convert_state_dict(read_state_dict(pth_path))
+    np.savez(npz_path, **state)
+    return len(state)
+
+
+USAGE = ("usage: python -m mrcnn_np.detection.convert WEIGHTS.pth|WEIGHTS.npz OUT_PREFIX\n"
+         "       python -m mrcnn_np.detection.convert --export-npz WEIGHTS.pth OUT.npz")
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 3 and argv[0] == "--export-npz":
+        n = export_npz(argv[1], argv[2])
+        print(f"wrote {argv[2]} ({n} arrays)")
+        return 0
     if len(argv) != 2:
-        print("usage: python -m mrcnn_np.detection.convert WEIGHTS.pth|.npz OUT_PREFIX", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
     from .mask_rcnn import MaskRCNN  # noqa: PLC0415
-    state = convert_state_dict(read_state_dict(argv[0]))
+    try:
+        state = convert_state_dict(read_state_dict(argv[0]))
+    except (FileNotFoundError, RuntimeError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     model = MaskRCNN(torchvision_config())
     model.load_state_dict(state)
     save_weights(model, argv[1])

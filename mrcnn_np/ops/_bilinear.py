@@ -10,7 +10,8 @@ two primitives once, in the three flavours the ops need:
   the CUDA twins in ``kernels/roi_align.cu``.
 * ``bilinear_axis``: the same rule for a whole array of coordinates along one axis
   (bilinear weights are a product of a y-factor and an x-factor), for the NumPy paths.
-* ``bilinear_axis_numba``: the same for one coordinate inside numba kernels.
+* ``bilinear_axis_numba`` / ``axis_tables_numba``: the same for one coordinate, and for all
+  (bin, sample) coordinates of one RoI along one axis, inside numba kernels.
 
 Shapes::
 
@@ -19,6 +20,7 @@ Shapes::
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -212,6 +214,27 @@ def bilinear_axis_numba(c, size, like):
         high = low + 1
     l = t(c - t(low))
     return low, high, l, t(1) - l, True
+
+
+@njit(cache=True)
+def axis_tables_numba(start, bin_size, pooled, grid, size, like):
+    """Bilinear factors of every (bin, sample) coordinate along one axis of one RoI."""
+    t = like.dtype.type
+    lo = np.zeros((pooled, grid), np.int64)
+    hi = np.zeros((pooled, grid), np.int64)
+    fl = np.zeros((pooled, grid), like.dtype)
+    fh = np.zeros((pooled, grid), like.dtype)
+    for p in range(pooled):
+        for i in range(grid):
+            c = start + t(p) * bin_size + t(i + 0.5) * bin_size / t(grid)
+            lo[p, i], hi[p, i], fl[p, i], fh[p, i], _ = bilinear_axis_numba(c, size, like)
+    return lo, hi, fl, fh
+
+
+def channel_block(c: int) -> int:
+    """Channels per parallel task: one block per thread, a multiple of 16 (a cache line)."""
+    per = -(-c // max(numba.get_num_threads(), 1))
+    return max(16, -(-per // 16) * 16)
 
 
 def nchw_to_nhwc(x):

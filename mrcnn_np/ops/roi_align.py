@@ -37,14 +37,13 @@ Shapes::
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from ._bilinear import (as_pair, bilinear_axis, bilinear_axis_numba, bilinear_interpolate,
-                        bilinear_interpolate_gradient, check_aggregation, check_input_shape,
-                        check_scale, nchw_to_nhwc, nhwc_to_nchw, prepare_argmax, prepare_grad,
-                        prepare_input, prepare_rois)
+from ._bilinear import (as_pair, axis_tables_numba, bilinear_axis, bilinear_interpolate,
+                        bilinear_interpolate_gradient, channel_block, check_aggregation,
+                        check_input_shape, check_scale, nchw_to_nhwc, nhwc_to_nchw,
+                        prepare_argmax, prepare_grad, prepare_input, prepare_rois)
 from ._dispatch import resolve_impl
 
 IMPLS = ("reference", "numpy", "numba", "cupy")
@@ -302,21 +301,6 @@ def _roi_align_backward_numpy(grad_output, rois, input_shape, ph_, pw_, spatial_
 
 
 # ============================================================================ numba
-@njit(cache=True)
-def _axis_tables(start, bin_size, pooled, grid, size, like):
-    """Bilinear factors of every (bin, sample) coordinate along one axis of one RoI."""
-    t = like.dtype.type
-    lo = np.zeros((pooled, grid), np.int64)
-    hi = np.zeros((pooled, grid), np.int64)
-    fl = np.zeros((pooled, grid), like.dtype)
-    fh = np.zeros((pooled, grid), like.dtype)
-    for p in range(pooled):
-        for i in range(grid):
-            c = start + t(p) * bin_size + t(i + 0.5) * bin_size / t(grid)
-            lo[p, i], hi[p, i], fl[p, i], fh[p, i], _ = bilinear_axis_numba(c, size, like)
-    return lo, hi, fl, fh
-
-
 @njit(parallel=True, cache=True)
 def _roi_align_forward_kernel(x, batch, start_h, start_w, bin_h, bin_w, grid_h, grid_w, count,
                               ph_, pw_, use_max, out, argmax):
@@ -333,8 +317,8 @@ def _roi_align_forward_kernel(x, batch, start_h, start_w, bin_h, bin_w, grid_h, 
                 argmax[k] = -1
             continue
         b = batch[k]
-        yl, yh, ly, hy = _axis_tables(start_h[k], bin_h[k], ph_, gh, h, x)
-        xl, xh, lx, hx = _axis_tables(start_w[k], bin_w[k], pw_, gw, w, x)
+        yl, yh, ly, hy = axis_tables_numba(start_h[k], bin_h[k], ph_, gh, h, x)
+        xl, xh, lx, hx = axis_tables_numba(start_w[k], bin_w[k], pw_, gw, w, x)
         acc = np.empty(c_, x.dtype)
         best = np.empty(c_, np.int32)
         for ph in range(ph_):
@@ -386,8 +370,8 @@ def _roi_align_backward_kernel(g, batch, start_h, start_w, bin_h, bin_w, grid_h,
                 continue
             b = batch[k]
             cnt = count[k]
-            yl, yh, ly, hy = _axis_tables(start_h[k], bin_h[k], ph_, gh, h, g)
-            xl, xh, lx, hx = _axis_tables(start_w[k], bin_w[k], pw_, gw, w, g)
+            yl, yh, ly, hy = axis_tables_numba(start_h[k], bin_h[k], ph_, gh, h, g)
+            xl, xh, lx, hx = axis_tables_numba(start_w[k], bin_w[k], pw_, gw, w, g)
             for ph in range(ph_):
                 for pw in range(pw_):
                     if use_max:
@@ -422,12 +406,6 @@ def _roi_align_backward_kernel(g, batch, start_h, start_w, bin_h, bin_w, grid_h,
                                 d4[c] += gk[c] * w4 / cnt
 
 
-def _channel_block(c: int) -> int:
-    """Channels per parallel task: one block per thread, a multiple of 16 (a cache line)."""
-    per = -(-c // max(numba.get_num_threads(), 1))
-    return max(16, -(-per // 16) * 16)
-
-
 def _roi_align_numba(input, rois, ph_, pw_, spatial_scale, sampling_ratio, aligned, use_max):
     geo = roi_geometry_arrays(rois, input.dtype, spatial_scale, ph_, pw_, sampling_ratio, aligned)
     out = np.empty((len(rois), input.shape[1], ph_, pw_), input.dtype)  # kernel writes all
@@ -448,5 +426,5 @@ def _roi_align_backward_numba(grad_output, rois, input_shape, ph_, pw_, spatial_
     am = (np.ascontiguousarray(argmax.transpose(0, 2, 3, 1)) if use_max
           else np.zeros((1, 1, 1, 1), np.int32))
     grad = np.zeros((n, h, w, c_), dtype)
-    _roi_align_backward_kernel(g, *geo, use_max, am, grad, _channel_block(c_))
+    _roi_align_backward_kernel(g, *geo, use_max, am, grad, channel_block(c_))
     return nhwc_to_nchw(grad)
