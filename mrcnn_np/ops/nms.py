@@ -249,10 +249,14 @@ def nms(boxes, scores, iou_threshold, impl=None):
     boxes: (N, 4) float [x1, y1, x2, y2]; scores: (N,) (NaN raises ValueError);
     iou_threshold: suppress a box when its IoU with a kept box is > this value.
     Returns int64 indices of the kept boxes, by decreasing score (ties: lower index first).
-    impl: "reference" | "numpy" | "numba" (default).
+    impl: "reference" | "numpy" | "numba" (default) | "cupy" (default for CuPy arrays: the
+    bit-mask kernel of kernels/nms.cu).
     """
+    impl = resolve_impl(impl, boxes, scores, available=(*_NMS, "cupy"))
+    if impl == "cupy":
+        from ..gpu import nms as nms_cuda  # noqa: PLC0415  (optional dependency)
+        return nms_cuda(boxes, scores, iou_threshold)
     boxes, scores, iou_threshold = _check_nms_inputs(boxes, scores, iou_threshold)
-    impl = resolve_impl(impl, boxes, scores, available=tuple(_NMS))
     if len(boxes) == 0:
         return np.empty(0, dtype=np.int64)
     return _NMS[impl](boxes, _score_order(scores), iou_threshold)
