@@ -3,11 +3,15 @@
     data shapes   generate the synthetic shapes data set (PNG + COCO JSON)
     data stats    check a COCO instance JSON file (and its images) and print counts
     demo          data set + statistics + classical baseline evaluated with COCO AP
+    train         train Mask R-CNN on a COCO-format folder (checkpoints, --resume)
+    eval          COCO AP table of trained weights on a split of a data folder
+    predict       detections on image files: drawings (PNG) + COCO-format JSON
 
 Each subcommand is one ``cmd_*`` function that parses nothing and computes nothing
 itself: it calls package functions. To add one, write ``cmd_x(args)`` and register it
 in ``build_parser`` with ``set_defaults(func=cmd_x)``. Bad arguments or unreadable
-files end with one line ``error: ...`` on stderr and exit code 2.
+files end with one line ``error: ...`` on stderr and exit code 2; a training run that
+diverges (NaN loss) ends with one ``error:`` line and exit code 1.
 """
 
 from __future__ import annotations
@@ -73,6 +77,66 @@ def cmd_demo(args) -> None:
     run_demo(args.out, args.train, args.val, args.size, args.seed, results_dir=args.results)
 
 
+def cmd_train(args) -> None:
+    from pathlib import Path  # noqa: PLC0415
+
+    from mrcnn_np.detection.config import preset, with_fields  # noqa: PLC0415
+    from mrcnn_np.engine.data import shapes_split  # noqa: PLC0415
+    from mrcnn_np.engine.train import TrainConfig, train  # noqa: PLC0415
+
+    train_set = shapes_split(args.data, "train")
+    val_set = shapes_split(args.data, "val") if (Path(args.data) / "annotations" / "val.json").is_file() else None
+    model_cfg = with_fields(preset(args.preset), num_classes=len(train_set.class_names))
+    cfg = TrainConfig(iterations=args.iters, batch_size=args.batch_size, lr=args.lr, warmup_iters=args.warmup,
+                      clip=args.clip, seed=args.seed, eval_every=args.eval_every, eval_images=args.eval_images,
+                      checkpoint_every=args.checkpoint_every, log_every=args.log_every, out_dir=args.out)
+    print(f"train: {train_set}")
+    res = train(model_cfg, cfg, train_set, val_set, resume=args.resume, progress=None if args.progress is None
+                else args.progress == "bar")
+    if res.evals:
+        e = res.evals[-1]
+        print("final: " + ", ".join(f"{t} AP {e[t]['AP']:.3f}" for t in ("bbox", "segm") if t in e))
+    print(f"weights: {res.out_dir / 'model'}.npz/.json; losses: {res.out_dir / 'losses.csv'}")
+
+
+def cmd_eval(args) -> None:
+    import time  # noqa: PLC0415
+
+    from mrcnn_np.engine.checkpoint import load_weights  # noqa: PLC0415
+    from mrcnn_np.engine.data import shapes_split  # noqa: PLC0415
+    from mrcnn_np.engine.evaluate import evaluate_coco  # noqa: PLC0415
+    from mrcnn_np.engine.train import predict_dataset  # noqa: PLC0415
+
+    model, _, _ = load_weights(args.weights)
+    ds = shapes_split(args.data, args.split)
+    if model.cfg.num_classes != len(ds.class_names):
+        raise ValueError(f"{args.weights} has {model.cfg.num_classes - 1} classes but {args.data} ({args.split}) "
+                         f"has {len(ds.class_names) - 1}")
+    n = len(ds) if not args.limit else min(args.limit, len(ds))
+    t0 = time.perf_counter()
+    preds = predict_dataset(model, ds, range(n))
+    print(f"{args.split}: {n} of {len(ds)} images predicted in {time.perf_counter() - t0:.1f} s")
+    evaluate_coco(preds, ds, image_ids=[ds.image_ids[i] for i in range(n)])
+
+
+def cmd_predict(args) -> None:
+    from mrcnn_np.engine.checkpoint import load_weights  # noqa: PLC0415
+    from mrcnn_np.engine.predict import predict_files  # noqa: PLC0415
+
+    model, names, ids = load_weights(args.weights)
+    predict_files(model, args.images, args.out, args.score_thresh, names, ids)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m mrcnn_np", description="Mask R-CNN from scratch in NumPy.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -98,6 +162,41 @@ def build_parser() -> argparse.ArgumentParser:
     _add_shapes_options(p)
     p.add_argument("--results", default="results", help="where demo_baseline.png goes (default: results)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train Mask R-CNN on a data folder (annotations/{train,val}.json)")
+    p.add_argument("--preset", default="teaching", help="model preset (default: teaching)")
+    p.add_argument("--data", default="data/shapes", help="data folder in the data/README.md layout")
+    p.add_argument("--iters", type=_positive, default=1000, help="SGD iterations (default: 1000)")
+    p.add_argument("--batch-size", type=_positive, default=2, help="images per iteration (default: 2)")
+    p.add_argument("--lr", type=_positive_float, default=0.02, help="base learning rate (default: 0.02)")
+    p.add_argument("--warmup", type=_positive, default=100, help="linear warmup iterations (default: 100)")
+    p.add_argument("--clip", type=float, default=0.0, help="max gradient norm, 0 = no clipping (default: 0)")
+    p.add_argument("--seed", type=_positive, default=0, help="random seed (default: 0)")
+    p.add_argument("--out", default="runs/teaching", help="run folder (default: runs/teaching)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--eval-every", type=_positive, default=0,
+                   help="COCO evaluation period in iterations, 0 = at the end only (default: 0)")
+    p.add_argument("--eval-images", type=_positive, default=50,
+                   help="validation images per evaluation, 0 = all (default: 50)")
+    p.add_argument("--checkpoint-every", type=_positive, default=100, help="checkpoint period (default: 100)")
+    p.add_argument("--log-every", type=_positive, default=20, help="log line period without a bar (default: 20)")
+    p.add_argument("--progress", choices=("bar", "lines"), default=None,
+                   help="progress display (default: a bar on a terminal, log lines otherwise)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="COCO AP of trained weights on a data split")
+    p.add_argument("--weights", required=True, help="run folder, weights prefix (.npz/.json) or checkpoint")
+    p.add_argument("--data", default="data/shapes", help="data folder (default: data/shapes)")
+    p.add_argument("--split", default="val", help="split name (default: val)")
+    p.add_argument("--limit", type=_positive, default=0, help="evaluate the first N images only (default: all)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("predict", help="detect objects in image files; PNG drawings + COCO JSON")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    p.add_argument("--weights", required=True, help="run folder, weights prefix (.npz/.json) or checkpoint")
+    p.add_argument("--out", default="predictions", help="output folder (default: predictions)")
+    p.add_argument("--score-thresh", type=float, default=0.5, help="keep detections scoring >= this (default: 0.5)")
+    p.set_defaults(func=cmd_predict)
     return parser
 
 
@@ -111,6 +210,9 @@ def main(argv=None) -> int:
 
     try:
         args.func(args)
+    except FloatingPointError as e:  # training diverged (engine.train.TrainingDiverged)
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except (DatasetError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -18,6 +18,12 @@ __all__ = ["add", "sub", "mul", "div", "matmul", "sum", "mean", "reshape", "flat
 
 
 def _binary_parts(a, b):
+    """Both operands as Tensors. A Python scalar takes the other operand's dtype (as in
+    torch), so ``loss * 0.5`` stays float32 instead of being promoted to float64."""
+    if isinstance(a, (int, float)) and isinstance(b, Tensor):
+        a = Tensor(b.data.dtype.type(a))
+    elif isinstance(b, (int, float)) and isinstance(a, Tensor):
+        b = Tensor(a.data.dtype.type(b))
     a, b = as_tensor(a), as_tensor(b)
     return a, b, a.data, b.data
 
@@ -159,6 +165,8 @@ def getitem(a, index) -> Tensor:
         index = index.data
     if isinstance(index, tuple):
         index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if getattr(index, "dtype", None) == bool:       # boolean mask -> row indices (for add.at)
+        index = xp.nonzero(index)[0] if index.ndim == 1 else xp.nonzero(index)
     basic = _is_basic_index(index)
 
     def backward(g):

@@ -228,8 +228,13 @@ def _col2im_parallel(cols, x, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo):
         _col2im_task(cols, x, t, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo)
 
 
-# elements of cols above which the parallel driver is used (env MRCNN_NP_PARALLEL_MIN)
-PARALLEL_MIN = int(os.environ.get("MRCNN_NP_PARALLEL_MIN", 1 << 22))
+# Elements above which the parallel drivers are used (env MRCNN_NP_PARALLEL_MIN). Off by
+# default: a convolution alternates these kernels with 2-thread BLAS products, and each
+# thread pool then waits for the other's spinning threads to yield the 2 cores (measured:
+# 110-1700 ms per 3x3 layer with parallel im2col vs 80 ms serial). Set it (e.g. 4194304)
+# on machines with more cores than BLAS threads.
+PARALLEL_MIN = int(os.environ.get("MRCNN_NP_PARALLEL_MIN", 1 << 62))
+SMALL_IM2COL = 1 << 22          # below this many column entries the NumPy twin is faster
 
 
 def im2col_numba(x, k, s, p, d, Ho, Wo, oh0, oh1):
@@ -253,8 +258,9 @@ _COL2IM = {"reference": col2im_reference, "numpy": col2im_numpy, "numba": col2im
 
 
 def _cupy_im2col(impl_table, name):
-    """The GPU helper registers CUDA versions here; until then CuPy uses the numpy twin."""
-    return impl_table.get("cupy", impl_table["numpy"])
+    """CuPy input runs the CUDA kernels of kernels/im2col.cu and kernels/col2im.cu."""
+    from ..gpu import conv as gpu_conv  # noqa: PLC0415  (imported on first use)
+    return {"im2col": gpu_conv.im2col_impl, "col2im": gpu_conv.col2im_impl}[name]
 
 
 # ------------------------------------------------------------------ public API
@@ -269,9 +275,9 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, rows=None, impl=N
         raise ValueError(f"x must have shape (N, C, H, W), got {getattr(x, 'shape', None)}")
     k, s, p, d, Ho, Wo = _params(x.shape, kernel_size, stride, padding, dilation)
     oh0, oh1 = rows if rows is not None else (0, Ho)
-    if impl is None and not is_cupy(x) and x.shape[0] * x.shape[1] * k[0] * k[1] * (oh1 - oh0) * Wo < PARALLEL_MIN:
+    if impl is None and not is_cupy(x) and x.shape[0] * x.shape[1] * k[0] * k[1] * (oh1 - oh0) * Wo < SMALL_IM2COL:
         # measured: for small inputs NumPy's kh*kw strided slice copies beat the serial numba
-        # loop (0.32 vs 0.74 ms on 4x32x32x32, 3x3); large ones use the parallel numba kernel
+        # loop (0.32 vs 0.74 ms on 4x32x32x32, 3x3); numba wins on large ones
         impl = "numpy"
     impl = resolve_impl(impl, x, available=("reference", "numpy", "numba", "cupy"))
     fn = _cupy_im2col(_IM2COL, "im2col") if impl == "cupy" else _IM2COL[impl]

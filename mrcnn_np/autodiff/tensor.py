@@ -121,10 +121,13 @@ class Tensor:
         self.grad = None
 
     # ------------------------------------------------------------------ backward
-    def backward(self, grad=None):
+    def backward(self, grad=None, retain_graph: bool = False):
         """Back-propagate from this tensor; leaves with requires_grad accumulate ``.grad``.
 
         grad: upstream gradient, same shape as ``self``; default 1 for a scalar.
+        retain_graph: keep the tape (and the forward caches it holds) for a second
+        backward; by default each node's closure is dropped once used, as in torch, so a
+        training loop does not hold two iterations' activations at once.
         """
         if not self.requires_grad:
             raise ValueError("backward() called on a tensor that does not require grad "
@@ -153,7 +156,10 @@ class Tensor:
                         node.grad += g
                 continue
             parent_grads = node._backward_fn(g)
-            for p, pg in zip(node._parents, parent_grads):
+            parents = node._parents
+            if not retain_graph:
+                node._backward_fn, node._parents = _freed_backward, ()
+            for p, pg in zip(parents, parent_grads):
                 if pg is None or not p.requires_grad:
                     continue
                 key = id(p)
@@ -230,6 +236,11 @@ class Tensor:
     @property
     def T(self):
         return self.transpose()
+
+
+def _freed_backward(grad):
+    raise RuntimeError("backward through a graph a second time: its buffers were freed; "
+                       "call backward(retain_graph=True) the first time")
 
 
 def _topological_order(root):

@@ -128,7 +128,8 @@ class RoIHeads(nn.Module):
         losses = {"loss_cls": loss_cls, "loss_box_reg": loss_box}
         labels = np.concatenate(s["labels"])
         pos = np.flatnonzero(labels > 0)
-        info = {"sampled_rois": rois, "roi_labels": labels, "num_pos_rois": len(pos)}
+        info = {"sampled_rois": rois, "roi_labels": labels, "num_pos_rois": len(pos),
+                "roi_matched_idxs": np.concatenate(s["matched_idxs"])}
         if self.mask_on:
             mask_targets = []
             for props, lab, idx, t in zip(s["proposals"], s["labels"], s["matched_idxs"], targets):
@@ -141,6 +142,7 @@ class RoIHeads(nn.Module):
             logits = self._mask_logits(features, rois[pos], scales, shared)
             losses["loss_mask"] = mask_loss(logits, labels[pos], mask_targets, kind=self.mask_loss_kind)
             info["mask_targets"] = mask_targets
+            info["mask_logits"] = logits.data
         return losses, info
 
     # ---------------------------------------------------------------- inference

@@ -20,6 +20,16 @@ def test_node_used_twice_accumulates():
     np.testing.assert_allclose(x.grad, [5.0, -1.0, 9.0])
 
 
+def test_graph_is_freed_after_backward_unless_retained():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()                                         # allowed once more: retained
+    np.testing.assert_allclose(x.grad, [4.0, 8.0])
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_composed_graph_with_shared_node(seed):
     rng = np.random.default_rng(seed)
@@ -76,6 +86,7 @@ def test_shape_ops_gradchecks(seed):
     gradcheck(lambda a: a[np.array([1, 0, 1])], [a])
     gradcheck(lambda a: a[np.array([0, 1, 1]), np.array([2, 0, 0])], [a])
     gradcheck(lambda a: a[:, 1:3, ::2], [a])
+    gradcheck(lambda a: a[np.array([True, False])], [a])        # boolean row mask (positives)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

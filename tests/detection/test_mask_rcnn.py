@@ -62,9 +62,12 @@ def test_intermediates_for_the_notebooks():
     model = MaskRCNN(TINY, seed=0)
     imgs, tgts = _batch([4])
     out, inter = model(imgs, tgts, return_intermediates=True)
-    for key in ("anchors", "proposals", "sampled_rois", "mask_targets", "features", "anchor_labels"):
+    for key in ("anchors", "proposals", "sampled_rois", "mask_targets", "features", "anchor_labels",
+                "mask_logits", "roi_matched_idxs"):
         assert key in inter, key
-    assert inter["mask_targets"].shape[0] == out["num_pos_rois"]
+    assert inter["mask_targets"].shape[0] == out["num_pos_rois"] == inter["mask_logits"].shape[0]
+    # every loss stays in the model's dtype (a Python scalar must not promote to float64)
+    assert all(out[k].dtype == np.float32 for k in LOSS_NAMES)
 
 
 def test_bad_targets_are_named():
