@@ -92,7 +92,7 @@ def cmd_train(args) -> None:
                       checkpoint_every=args.checkpoint_every, log_every=args.log_every, out_dir=args.out)
     print(f"train: {train_set}")
     res = train(model_cfg, cfg, train_set, val_set, resume=args.resume, progress=None if args.progress is None
-                else args.progress == "bar")
+                else args.progress == "bar", threads=args.threads)
     if res.evals:
         e = res.evals[-1]
         print("final: " + ", ".join(f"{t} AP {e[t]['AP']:.3f}" for t in ("bbox", "segm") if t in e))
@@ -179,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-images", type=_positive, default=50,
                    help="validation images per evaluation, 0 = all (default: 50)")
     p.add_argument("--checkpoint-every", type=_positive, default=100, help="checkpoint period (default: 100)")
+    p.add_argument("--threads", type=_positive, default=1,
+                   help="numba/BLAS threads (default: 1, fastest for the small model on a busy machine)")
     p.add_argument("--log-every", type=_positive, default=20, help="log line period without a bar (default: 20)")
     p.add_argument("--progress", choices=("bar", "lines"), default=None,
                    help="progress display (default: a bar on a terminal, log lines otherwise)")

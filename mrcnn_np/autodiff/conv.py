@@ -125,7 +125,6 @@ def _group_matmul(w2, cols, G, out=None):
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, impl=None):
     """Convolution forward. Returns out (N, O, Ho, Wo) and a cache for the backward."""
     O = check_conv_args(x, weight, bias, groups)
-    xp = _xp(x)
     N, C, H, W = x.shape
     k, s, p, d, Ho, Wo = _params(x.shape, weight.shape[2:], stride, padding, dilation)
     w2 = weight.reshape(O, -1)

@@ -103,7 +103,7 @@ def col2im_reference(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
 # ------------------------------------------------------------------ numpy (one slice per tap)
 def _tap_slices(i, j, k, s, p, d, H, W, Ho, Wo, oh0, oh1):
     """For tap (i, j): the padded-input slices that feed output rows oh0..oh1."""
-    (sh, sw), (ph, pw), (dh, dw) = s, p, d
+    (sh, sw), (dh, dw) = s, d          # padding is already applied to the input
     r0 = oh0 * sh + i * dh
     c0 = j * dw
     return slice(r0, r0 + sh * (oh1 - oh0 - 1) + 1, sh), slice(c0, c0 + sw * (Wo - 1) + 1, sw)

@@ -44,6 +44,7 @@ from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, total_loss
 from mrcnn_np.engine.checkpoint import (latest_checkpoint, read_checkpoint, save_checkpoint, write_classes,
                                         write_json_atomic)
 from mrcnn_np.engine.data import BatchLoader, sample_to_input
+from mrcnn_np.threads import set_num_threads
 
 COLUMNS = ("iteration", *LOSS_NAMES, "total", "lr", "grad_norm", "num_pos_anchors", "num_pos_rois", "sec_per_iter")
 
@@ -112,6 +113,16 @@ class TrainConfig:
 # Fields that may differ when a run is resumed (bookkeeping; ``iterations`` extends a run).
 _RESUME_FREE = {"iterations", "eval_every", "eval_images", "checkpoint_every", "keep_checkpoints", "log_every",
                 "out_dir"}
+
+
+def run_digest(model_cfg, cfg: TrainConfig) -> str:
+    """8 hex digits identifying a run's recipe (model config + the train config fields that
+    resume must match), e.g. to name a run folder that a changed config will not reuse."""
+    import hashlib  # noqa: PLC0415
+
+    train = {k: v for k, v in _jsonable(cfg).items() if k not in _RESUME_FREE}
+    text = json.dumps([_jsonable(model_cfg), train, cfg.iterations], sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
 def train_config_from_dict(d: dict) -> TrainConfig:
@@ -193,7 +204,7 @@ def _fmt(values: dict) -> str:
 
 
 def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool = False, stop_at=None,
-          progress=None, log=print) -> TrainResult:
+          progress=None, log=print, threads: int | None = 1) -> TrainResult:
     """Train Mask R-CNN (``model_cfg``) with the recipe ``cfg`` on ``train_set`` (a CocoDataset).
 
     val_set: scored with COCO AP every ``cfg.eval_every`` iterations and at the end (None: never).
@@ -203,9 +214,13 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
     would (for tests and the notebook's resume demonstration).
     progress: tqdm bar (True), plain log lines every ``cfg.log_every`` iterations (False);
     default: a bar when stderr is a terminal. log: where plain lines go (default print).
+    threads: numba and BLAS threads from now on (``mrcnn_np.threads``); 1 (the default) is the
+    fastest for the small teaching model on a shared 2-core machine; None leaves them alone.
     Raises TrainingDiverged when a loss or the gradient is not finite; the checkpoints
     already written are kept.
     """
+    if threads is not None:
+        set_num_threads(threads)
     out = Path(cfg.out_dir)
     model = MaskRCNN(model_cfg, seed=cfg.seed)
     params = list(model.parameters())
@@ -259,6 +274,8 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
     if show_bar and start < cfg.iterations:
         from tqdm import tqdm  # noqa: PLC0415
         bar = tqdm(total=cfg.iterations, initial=start, desc="train", file=sys.stderr, dynamic_ncols=True)
+        if log is print:  # messages (evaluations) above the bar instead of through it
+            log = tqdm.write
     if start < cfg.iterations:
         log(f"training {out}: iterations {start}..{cfg.iterations - 1}, batch {cfg.batch_size}, lr {cfg.lr} "
             f"(warmup {cfg.warmup_iters}, x{cfg.gamma} at {cfg.milestone_iters()})")
@@ -343,4 +360,4 @@ def _diverged(what: str, it: int, lr: float, out: Path) -> TrainingDiverged:
 
 
 __all__ = ["COLUMNS", "TrainConfig", "TrainResult", "TrainingDiverged", "evaluate_model", "predict_dataset",
-           "read_losses", "train", "train_config_from_dict"]
+           "read_losses", "run_digest", "train", "train_config_from_dict"]

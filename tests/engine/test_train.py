@@ -10,7 +10,7 @@ import pytest
 from mrcnn_np.autodiff import Tensor
 from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN
 from mrcnn_np.engine.data import shapes_split
-from mrcnn_np.engine.train import COLUMNS, TrainConfig, TrainingDiverged, read_losses, train
+from mrcnn_np.engine.train import COLUMNS, TrainConfig, TrainingDiverged, read_losses, run_digest, train
 
 from .conftest import TINY
 
@@ -123,7 +123,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(train_set, tmp_path, 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_huge_learning_rate_diverges_with_a_message(train_set, tmp_path):
     cfg = _cfg(tmp_path, "huge", lr=1e12, warmup_iters=0, clip=0.0, iterations=4)
-    with pytest.raises(TrainingDiverged, match=r"(NaN or inf|is nan|is inf|is -inf).* at iteration \d+ .*no checkpoint"):
+    msg = r"(NaN or inf|is nan|is inf|is -inf).* at iteration \d+ .*no checkpoint"
+    with pytest.raises(TrainingDiverged, match=msg):
         train(TINY, cfg, train_set, progress=False, log=lambda s: None)
 
 
@@ -181,3 +182,13 @@ def test_train_config_validation(kw, match):
 
 def test_train_config_milestones_in_iterations():
     assert TrainConfig(iterations=1000, milestones=[0.75, 0.9]).milestone_iters() == [750, 900]
+
+
+def test_run_digest_follows_the_recipe_not_the_bookkeeping():
+    cfg = TrainConfig(iterations=100)
+    d = run_digest(TINY, cfg)
+    assert len(d) == 8 and d == run_digest(TINY, TrainConfig(iterations=100))
+    assert run_digest(TINY, replace(cfg, eval_every=7, out_dir="elsewhere", log_every=3)) == d
+    for other in (replace(cfg, lr=0.01), replace(cfg, iterations=200), replace(cfg, seed=1)):
+        assert run_digest(TINY, other) != d
+    assert run_digest(replace(TINY, num_classes=3), cfg) != d
