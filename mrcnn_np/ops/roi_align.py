@@ -319,10 +319,14 @@ def _roi_align_forward_kernel(x, batch, start_h, start_w, bin_h, bin_w, grid_h, 
         b = batch[k]
         yl, yh, ly, hy = axis_tables_numba(start_h[k], bin_h[k], ph_, gh, h, x)
         xl, xh, lx, hx = axis_tables_numba(start_w[k], bin_w[k], pw_, gw, w, x)
-        acc = np.empty(c_, x.dtype)
-        best = np.empty(c_, np.int32)
+        # this RoI's bins, channels-last, then written to out[k] (C, PH, PW) in memory order:
+        # writing each bin straight to out would stride by PH * PW elements per channel
+        loc = np.empty((ph_ * pw_, c_), x.dtype)
+        locb = np.empty((ph_ * pw_, c_), np.int32)
         for ph in range(ph_):
             for pw in range(pw_):
+                acc = loc[ph * pw_ + pw]
+                best = locb[ph * pw_ + pw]
                 acc[:] = 0
                 best[:] = -1
                 for iy in range(gh):
@@ -341,14 +345,15 @@ def _roi_align_forward_kernel(x, batch, start_h, start_w, bin_h, bin_w, grid_h, 
                         else:
                             for c in range(c_):
                                 acc[c] += w1 * r1[c] + w2 * r2[c] + w3 * r3[c] + w4 * r4[c]
-                if use_max:
-                    for c in range(c_):
-                        out[k, c, ph, pw] = acc[c]
-                        argmax[k, c, ph, pw] = best[c]
-                else:
+                if not use_max:
                     cnt = count[k]
                     for c in range(c_):
-                        out[k, c, ph, pw] = acc[c] / cnt
+                        acc[c] /= cnt
+        for c in range(c_):
+            for j in range(ph_ * pw_):
+                out[k, c, j // pw_, j % pw_] = loc[j, c]
+                if use_max:
+                    argmax[k, c, j // pw_, j % pw_] = locb[j, c]
 
 
 @njit(parallel=True, cache=True)
