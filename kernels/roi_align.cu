@@ -15,32 +15,6 @@
 #define scalar_t float  // compiled once per dtype with -Dscalar_t=float / double
 #endif
 
-// Bilinear value of the (H, W) plane at the real point (y, x); 0 outside [-1, H] x [-1, W].
-__device__ __forceinline__ scalar_t bilinear_interpolate(
-    const scalar_t* plane, const int height, const int width, scalar_t y, scalar_t x) {
-  // written as a negated "inside" test so that a NaN coordinate also gives 0
-  if (!(y >= -1.0 && y <= height && x >= -1.0 && x <= width)) return 0;
-  if (y <= 0) y = 0;  // samples in [-1, 0] take the first row/column (no fade to 0)
-  if (x <= 0) x = 0;
-  int y_low = (int)y, x_low = (int)x, y_high, x_high;
-  if (y_low >= height - 1) {  // samples in [H-1, H] take the last row
-    y_high = y_low = height - 1;
-    y = (scalar_t)y_low;
-  } else {
-    y_high = y_low + 1;
-  }
-  if (x_low >= width - 1) {
-    x_high = x_low = width - 1;
-    x = (scalar_t)x_low;
-  } else {
-    x_high = x_low + 1;
-  }
-  const scalar_t ly = y - y_low, lx = x - x_low;
-  const scalar_t hy = 1 - ly, hx = 1 - lx;
-  return hy * hx * plane[y_low * width + x_low] + hy * lx * plane[y_low * width + x_high] +
-         ly * hx * plane[y_high * width + x_low] + ly * lx * plane[y_high * width + x_high];
-}
-
 // The four neighbours of (y, x) and their weights; returns false (and neighbours -1) when
 // the point is outside [-1, H] x [-1, W] and so received no weight in the forward pass.
 __device__ __forceinline__ bool bilinear_interpolate_gradient(
@@ -75,6 +49,19 @@ __device__ __forceinline__ bool bilinear_interpolate_gradient(
   w3 = ly * hx;  // (y_high, x_low)
   w4 = ly * lx;  // (y_high, x_high)
   return true;
+}
+
+// Bilinear value of the (H, W) plane at the real point (y, x); 0 outside [-1, H] x [-1, W].
+// The border rules live in bilinear_interpolate_gradient; the value is the weighted sum of
+// the four neighbours it returns.
+__device__ __forceinline__ scalar_t bilinear_interpolate(
+    const scalar_t* plane, const int height, const int width, scalar_t y, scalar_t x) {
+  scalar_t w1, w2, w3, w4;
+  int x_low, x_high, y_low, y_high;
+  if (!bilinear_interpolate_gradient(height, width, y, x, w1, w2, w3, w4, x_low, x_high, y_low, y_high))
+    return 0;
+  return w1 * plane[y_low * width + x_low] + w2 * plane[y_low * width + x_high] +
+         w3 * plane[y_high * width + x_low] + w4 * plane[y_high * width + x_high];
 }
 
 // The geometry of bin (ph, pw) of one RoI, shared by forward and backward.

@@ -17,34 +17,9 @@ CuPy arrays run on the GPU; NumPy arrays run the same kernels through the CPU ho
 
 from __future__ import annotations
 
-import numpy as np
-
+from ..autodiff import im2col as _cpu   # argument rules shared with the CPU twins
+from ..autodiff.im2col import _params
 from .launch import array_module, launch
-
-
-def _pair(v, name):
-    if isinstance(v, (int, np.integer)):
-        return int(v), int(v)
-    t = tuple(int(a) for a in v)
-    if len(t) != 2:
-        raise ValueError(f"{name} must be an int or an (h, w) pair, got {v!r}")
-    return t
-
-
-def _params(x_shape, kernel_size, stride, padding, dilation):
-    """(k, s, p, d, Ho, Wo) as (h, w) pairs, validated (same rules as autodiff.im2col)."""
-    k, s = _pair(kernel_size, "kernel_size"), _pair(stride, "stride")
-    p, d = _pair(padding, "padding"), _pair(dilation, "dilation")
-    if min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
-        raise ValueError(f"need kernel_size, stride, dilation >= 1 and padding >= 0, got "
-                         f"kernel_size={k}, stride={s}, padding={p}, dilation={d}")
-    H, W = x_shape[2], x_shape[3]
-    Ho = (H + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
-    Wo = (W + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
-    if Ho < 1 or Wo < 1:
-        raise ValueError(f"input of spatial size {(H, W)} is too small for kernel_size={k}, "
-                         f"padding={p}, dilation={d} (output {Ho}x{Wo})")
-    return k, s, p, d, Ho, Wo
 
 
 def _conv_args(C, H, W, k, s, p, d, oh0, oh1, Wo):
@@ -86,28 +61,17 @@ def col2im_impl(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, rows=None):
     """Copy every receptive field of x (N, C, H, W) into a column: (N, C*kh*kw, Ho*Wo).
 
-    rows: optional (oh0, oh1) band of output rows (default all).
+    rows: optional (oh0, oh1) band of output rows (default all). The arguments are checked
+    by ``mrcnn_np.autodiff.im2col`` (same rules), which hands the work to this kernel.
     """
-    if getattr(x, "ndim", None) != 4 or x.dtype.kind != "f":
-        raise ValueError(f"x must be a float (N, C, H, W) array, got {getattr(x, 'shape', x)!r}")
-    k, s, p, d, Ho, Wo = _params(x.shape, kernel_size, stride, padding, dilation)
-    oh0, oh1 = rows if rows is not None else (0, Ho)
-    return im2col_impl(x, k, s, p, d, Ho, Wo, oh0, oh1)
+    return _cpu.im2col(x, kernel_size, stride, padding, dilation, rows=rows, impl="cupy")
 
 
 def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, *, rows=None,
            out=None):
     """Adjoint of :func:`im2col`: (N, C*kh*kw, Ho*Wo) columns -> (N, C, H, W), overlaps summed."""
-    input_shape = tuple(int(v) for v in input_shape)
-    if len(input_shape) != 4:
-        raise ValueError(f"input_shape must be (N, C, H, W), got {input_shape}")
-    k, s, p, d, Ho, Wo = _params(input_shape, kernel_size, stride, padding, dilation)
-    oh0, oh1 = rows if rows is not None else (0, Ho)
-    want = (input_shape[0], input_shape[1] * k[0] * k[1], (oh1 - oh0) * Wo)
-    if tuple(cols.shape) != want:
-        raise ValueError(f"cols must have shape {want} for input_shape {input_shape}, "
-                         f"got {tuple(cols.shape)}")
-    return col2im_impl(cols, input_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=out)
+    return _cpu.col2im(cols, input_shape, kernel_size, stride, padding, dilation, rows=rows,
+                       out=out, impl="cupy")
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
