@@ -253,17 +253,22 @@ def conv2d_reference(x, weight, bias=None, stride=1, padding=0, dilation=1, grou
 
 
 # ------------------------------------------------------------------ Tensor wrapper
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, impl=None):
-    """Differentiable 2-D convolution on Tensors (torch ``F.conv2d`` semantics)."""
+def conv_tensor_op(forward, backward_fn, name, x, weight, bias, *args, impl=None):
+    """Wrap a convolution-like forward/backward pair (x, weight, optional bias) as a Tensor op."""
     from .tensor import as_tensor, make_result, needs_grad
     x, weight = as_tensor(x), as_tensor(weight)
     parents = (x, weight) if bias is None else (x, weight, as_tensor(bias))
-    out, cache = conv2d_forward(x.data, weight.data, None if bias is None else parents[2].data,
-                                stride, padding, dilation, groups, impl=impl)
+    out, cache = forward(x.data, weight.data, None if bias is None else parents[2].data, *args, impl=impl)
     if not needs_grad(*parents):
-        return make_result(out, parents, None, "conv2d")
+        return make_result(out, parents, None, name)
 
     def backward(g):
-        dx, dw, db = conv2d_backward(g, cache, x.requires_grad, weight.requires_grad)
+        dx, dw, db = backward_fn(g, cache, x.requires_grad, weight.requires_grad)
         return (dx, dw) if bias is None else (dx, dw, db)
-    return make_result(out, parents, backward, "conv2d")
+    return make_result(out, parents, backward, name)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, impl=None):
+    """Differentiable 2-D convolution on Tensors (torch ``F.conv2d`` semantics)."""
+    return conv_tensor_op(conv2d_forward, conv2d_backward, "conv2d", x, weight, bias,
+                          stride, padding, dilation, groups, impl=impl)

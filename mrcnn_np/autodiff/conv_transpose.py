@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._blas import gemm_threads
-from .conv import MAX_COLS_BYTES, _xp, check_conv_args
+from .conv import MAX_COLS_BYTES, _xp, check_conv_args, conv_tensor_op
 from .im2col import col2im, im2col, pair
 
 __all__ = ["conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_reference",
@@ -147,16 +147,5 @@ def conv_transpose2d_reference(x, weight, bias=None, stride=1, padding=0, output
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
                      dilation=1, *, impl=None):
     """Differentiable transposed convolution (torch ``F.conv_transpose2d`` argument order)."""
-    from .tensor import as_tensor, make_result, needs_grad
-    x, weight = as_tensor(x), as_tensor(weight)
-    parents = (x, weight) if bias is None else (x, weight, as_tensor(bias))
-    out, cache = conv_transpose2d_forward(x.data, weight.data,
-                                          None if bias is None else parents[2].data, stride,
-                                          padding, output_padding, dilation, groups, impl=impl)
-    if not needs_grad(*parents):
-        return make_result(out, parents, None, "conv_transpose2d")
-
-    def backward(g):
-        dx, dw, db = conv_transpose2d_backward(g, cache, x.requires_grad, weight.requires_grad)
-        return (dx, dw) if bias is None else (dx, dw, db)
-    return make_result(out, parents, backward, "conv_transpose2d")
+    return conv_tensor_op(conv_transpose2d_forward, conv_transpose2d_backward, "conv_transpose2d",
+                          x, weight, bias, stride, padding, output_padding, dilation, groups, impl=impl)
