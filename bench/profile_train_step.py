@@ -184,6 +184,8 @@ def main():
     ap.add_argument("--clock", choices=("cpu", "wall"), help="cpu: process CPU time (default with 1 thread); "
                     "wall: perf_counter (default otherwise)")
     ap.add_argument("--json", type=pathlib.Path, help="also write the numbers to this file")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                    help="change a config field of the preset (with_fields), e.g. --set 'box_conv_layers=[64,64]'")
     args = ap.parse_args()
     args.clock = args.clock or ("cpu" if args.threads == 1 else "wall")
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -191,13 +193,14 @@ def main():
     from bench_train_step import batches
     from common import machine_report
     from mrcnn_np.autodiff.optim import SGD
-    from mrcnn_np.detection.config import preset
+    from mrcnn_np.detection.config import preset, with_fields
     from mrcnn_np.detection.mask_rcnn import MaskRCNN
     from mrcnn_np.threads import set_num_threads
 
     set_num_threads(args.threads)
     print(machine_report())
-    model = MaskRCNN(preset("teaching"), seed=0)
+    changes = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
+    model = MaskRCNN(with_fields(preset("teaching"), **changes), seed=0)
     opt = SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     prof = StepProfiler()
     total_loss = instrument(model, prof)

@@ -2,10 +2,11 @@
 
     data shapes   generate the synthetic shapes data set (PNG + COCO JSON)
     data stats    check a COCO instance JSON file (and its images) and print counts
-    demo          data set + statistics + classical baseline evaluated with COCO AP
+    demo          data set, train the teaching preset, COCO AP beside a classical baseline, a figure
     train         train Mask R-CNN on a COCO-format folder (checkpoints, --resume)
     eval          COCO AP table of trained weights on a split of a data folder
     predict       detections on image files: drawings (PNG) + COCO-format JSON
+    ablate        the paper's ablation tables at teaching scale (results/ablation_<table>.md)
 
 Each subcommand is one ``cmd_*`` function that parses nothing and computes nothing
 itself: it calls package functions. To add one, write ``cmd_x(args)`` and register it
@@ -72,9 +73,10 @@ def cmd_data_stats(args) -> None:
 
 
 def cmd_demo(args) -> None:
-    from mrcnn_np.engine.baseline import run_demo  # noqa: PLC0415
+    from mrcnn_np.engine.demo import run_demo  # noqa: PLC0415
 
-    run_demo(args.out, args.train, args.val, args.size, args.seed, results_dir=args.results)
+    run_demo(args.out, args.train, args.val, args.size, args.seed, results_dir=args.results, runs_dir=args.runs,
+             iterations=args.iters, threads=args.threads)
 
 
 def cmd_train(args) -> None:
@@ -127,6 +129,31 @@ def cmd_predict(args) -> None:
     predict_files(model, args.images, args.out, args.score_thresh, names, ids)
 
 
+# mrcnn_np.engine.ablate.TABLES' names, written out so that parsing imports no numerics (a test checks)
+ABLATION_TABLES = ("roi", "mask_loss", "mask_head", "backbone", "mask_resolution")
+
+
+def cmd_ablate(args) -> None:
+    from mrcnn_np.engine.ablate import TABLES, results_table, run_table  # noqa: PLC0415
+
+    names = list(TABLES) if args.table == "all" else [args.table]
+    for name in names:
+        report = run_table(name, args.seeds, workers=args.workers, scheduler=args.scheduler, quick=args.quick,
+                           out=args.out, data_root=args.data_root, runs_root=args.runs_root, resume=args.resume,
+                           progress=not args.no_progress)
+        print(f"\n{report['title']} (paper {report['paper_table']}), {len(report['seeds'])} seed(s), "
+              f"{report['wall_seconds'] / 60:.1f} min")
+        print(results_table(report))
+        print("wrote " + " and ".join(report["files"]))
+
+
+def _at_least_one(text: str) -> int:
+    value = _positive(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -158,9 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", help="image folder: also check every image file")
     p.set_defaults(func=cmd_data_stats)
 
-    p = sub.add_parser("demo", help="shapes data set + classical baseline + COCO AP")
+    p = sub.add_parser("demo", help="shapes data set -> train the teaching model -> COCO AP -> figure")
     _add_shapes_options(p)
-    p.add_argument("--results", default="results", help="where demo_baseline.png goes (default: results)")
+    p.add_argument("--results", default="results",
+                   help="where demo_predictions.png and demo_metrics.json go (default: results)")
+    p.add_argument("--runs", default="runs", help="where the run folder goes (default: runs)")
+    p.add_argument("--iters", type=_positive, default=None, help="training iterations (default: the demo recipe's)")
+    p.add_argument("--threads", type=_positive, default=1, help="numba/BLAS threads (default: 1)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train Mask R-CNN on a data folder (annotations/{train,val}.json)")
@@ -199,6 +230,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="predictions", help="output folder (default: predictions)")
     p.add_argument("--score-thresh", type=float, default=0.5, help="keep detections scoring >= this (default: 0.5)")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("ablate", help="the paper's ablation tables at teaching scale (several trainings each)")
+    p.add_argument("table", choices=[*ABLATION_TABLES, "all"], help="which table (all: one after the other)")
+    p.add_argument("--seeds", type=_at_least_one, default=None,
+                   help="seeds per variant, 0..N-1 (default: 3; with --quick: 1)")
+    p.add_argument("--workers", type=_at_least_one, default=2,
+                   help="runs at once in local processes, one thread each (default: 2)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask cluster (e.g. tcp://host:8786) instead; its workers must see these folders")
+    p.add_argument("--quick", action="store_true", help="a tiny smoke run (CI); writes ablation_<table>_quick.*")
+    p.add_argument("--resume", action="store_true",
+                   help="keep finished runs of the same configuration, continue unfinished ones")
+    p.add_argument("--out", default="results", help="where ablation_<table>.md/.json go (default: results)")
+    p.add_argument("--data-root", default="data", help="data sets go to DATA_ROOT/ablation_<table> (default: data)")
+    p.add_argument("--runs-root", default="runs/ablation", help="run folders (default: runs/ablation)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_ablate)
     return parser
 
 

@@ -44,14 +44,19 @@ def test_data_stats(tmp_path, capsys):
 
 
 def test_demo_runs_and_reuses(tmp_path, capsys):
-    args = ["demo", "--out", str(tmp_path / "d"), "--train", "1", "--val", "4", "--size", "96",
-            "--results", str(tmp_path / "r")]
+    args = ["demo", "--out", str(tmp_path / "d"), "--train", "4", "--val", "3", "--size", "96",
+            "--results", str(tmp_path / "r"), "--runs", str(tmp_path / "runs"), "--iters", "2"]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "generated" in text and "AP50" in text and "val: 4 images" in text
-    assert (tmp_path / "r" / "demo_baseline.png").stat().st_size > 1000
-    assert main(args) == 0
-    assert "reused" in capsys.readouterr().out
+    assert "generated" in text and "AP50" in text and "val: 3 images" in text and "classical baseline" in text
+    assert (tmp_path / "r" / "demo_predictions.png").stat().st_size > 1000
+    metrics = json.loads((tmp_path / "r" / "demo_metrics.json").read_text())
+    assert metrics["iterations_done"] == 2 and 0 <= metrics["mask_rcnn"]["segm"]["AP50"] <= 1
+    run_dirs = list((tmp_path / "runs").iterdir())
+    assert len(run_dirs) == 1 and (run_dirs[0] / "model.npz").is_file()
+    assert main(args) == 0  # again: the data set and the finished run are reused, not redone
+    text = capsys.readouterr().out
+    assert "reused" in text and "(iteration 2)" in text and "iterations 0..1" not in text
 
 
 @pytest.mark.parametrize("argv, expected", [

@@ -195,3 +195,5 @@ __all__ += ["conv2d", "conv_transpose2d", "linear", "relu", "max_pool2d", "upsam
             "group_norm", "frozen_batch_norm", "sigmoid", "softmax", "log_softmax",
             "cross_entropy", "smooth_l1_loss", "binary_cross_entropy_with_logits",
             "spatial_softmax_cross_entropy", "roi_align", "roi_pool", "roi_warp"]
+from .upsample import upsample_bilinear  # noqa: E402
+__all__ += ["upsample_bilinear"]

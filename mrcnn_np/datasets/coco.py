@@ -13,6 +13,7 @@ The model works with contiguous labels ``1..K`` (0 = background); COCO ids are a
 Shapes:  N instances, C crowd regions, H x W image
     image (H, W, 3) uint8 RGB;  boxes (N, 4) float32 xyxy;  labels (N,) int64 1..K
     masks (N, H, W) uint8 0/1;  crowd_boxes (C, 4);  crowd_masks (C, H, W)
+    keypoints (N, K, 3) float32 [x, y, v] (only for files whose categories list ``keypoints``)
 
 The constructor validates the JSON (cheaply, every field the reader uses) and raises a
 ``DatasetError`` naming the file and the field; image files are checked when loaded.
@@ -138,7 +139,10 @@ def _validate(ann_file, data: dict) -> None:
 class CocoDataset:
     """A COCO instance-segmentation file and its image folder, indexed ``0..len-1``.
 
-    ds[i] -> dict(image, boxes, labels, masks, image_id, crowd_boxes, crowd_masks)
+    ds[i] -> dict(image, boxes, labels, masks, image_id, crowd_boxes, crowd_masks), plus
+    ``keypoints`` (N, K, 3) when the categories name keypoints (COCO person_keypoints; an
+    annotation without them gets K unlabelled [0, 0, 0]). keypoint_names (or None) and
+    skeleton (0-based index pairs, or None) describe them.
     Attributes: class_names (index 0 "background"), cat_id_to_label, label_to_cat_id,
     image_ids, coco (pycocotools COCO, the ground truth for evaluation),
     num_dropped_degenerate (annotations with zero width/height or an empty polygon,
@@ -153,6 +157,11 @@ class CocoDataset:
         self.cat_id_to_label = {c["id"]: k for k, c in enumerate(cats, start=1)}
         self.label_to_cat_id = {k: cid for cid, k in self.cat_id_to_label.items()}
         self.class_names = ["background"] + [c["name"] for c in cats]
+        kp_cats = [c for c in cats if c.get("keypoints")]
+        if len({tuple(c["keypoints"]) for c in kp_cats}) > 1:
+            raise DatasetError(f"{self.ann_file}: categories list different 'keypoints'; one keypoint set per file")
+        self.keypoint_names = list(kp_cats[0]["keypoints"]) if kp_cats else None
+        self.skeleton = [[a - 1, b - 1] for a, b in kp_cats[0].get("skeleton", [])] if kp_cats else None
         self.images = sorted(data["images"], key=lambda im: im["id"])
         self.image_ids = [im["id"] for im in self.images]
 
@@ -215,12 +224,27 @@ class CocoDataset:
         # Clipping to the image can make a box empty (an object wholly outside): drop it too.
         ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         crowd_boxes, crowd_masks = self._boxes_masks(self._crowds[info["id"]], h, w)
-        return dict(
+        sample = dict(
             image=image, image_id=info["id"],
             boxes=boxes[ok], masks=masks[ok],
             labels=np.array([self.cat_id_to_label[a["category_id"]] for a in anns], np.int64)[ok],
             crowd_boxes=crowd_boxes, crowd_masks=crowd_masks,
         )
+        if self.keypoint_names is not None:
+            sample["keypoints"] = self._keypoints(anns)[ok]
+        return sample
+
+    def _keypoints(self, anns) -> np.ndarray:
+        """(N, K, 3) float32 from the flat COCO lists [x1, y1, v1, x2, ...]."""
+        k = len(self.keypoint_names)
+        out = np.zeros((len(anns), k, 3), np.float32)
+        for i, a in enumerate(anns):
+            kp = a.get("keypoints") or [0] * (3 * k)
+            if len(kp) != 3 * k or not all(isinstance(v, Number) and np.isfinite(v) for v in kp):
+                raise DatasetError(f"{self.ann_file}: annotation id {a['id']} field 'keypoints' must be "
+                                   f"3 x {k} finite numbers (x, y, v per keypoint), got {len(kp)} values")
+            out[i] = np.asarray(kp, np.float32).reshape(k, 3)
+        return out
 
     def __repr__(self) -> str:
         n = sum(map(len, self._targets.values()))

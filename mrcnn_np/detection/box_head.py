@@ -158,6 +158,28 @@ class TwoMLPHead(nn.Module):
         return relu(self.fc7(relu(self.fc6(x))))
 
 
+class ConvFCHead(nn.Module):
+    """3x3 convs (each conv -> norm -> ReLU) on the pooled RoI features, then one fc with ReLU:
+    the "Xconv1fc" box head (Detectron's ``roi_Xconv1fc_gn_head``; torchvision's
+    ``FastRCNNConvFCHead``). Training from scratch ("Rethinking ImageNet Pre-training", He et
+    al. 2018) uses it with GroupNorm: shared conv filters learn shape cues from far fewer
+    examples than the first fc layer of ``TwoMLPHead``, which sees every RoI position separately.
+
+    forward((R, C, P, P) RoI features) -> (R, representation_size)
+    """
+
+    def __init__(self, in_channels, pool_size, conv_layers=(256, 256, 256, 256), representation_size=1024,
+                 norm=None, rng=None):
+        from .mask_head import MaskRCNNHeads  # noqa: PLC0415 (the same conv stack as the mask head's)
+
+        super().__init__()
+        self.convs = MaskRCNNHeads(in_channels, conv_layers, norm=norm, rng=rng)
+        self.fc6 = nn.Linear(self.convs.out_channels * pool_size * pool_size, representation_size, rng=rng)
+
+    def forward(self, x):
+        return relu(self.fc6(F.flatten(self.convs(x), 1)))
+
+
 class FastRCNNPredictor(nn.Module):
     """Class scores (K incl. background) and class-specific box deltas (4 K).
 

@@ -2,7 +2,7 @@
 
 Every ablation knob of the paper is a plain field: ``roi_op`` ("roipool" | "roiwarp" |
 "roialign") and ``aggregation``, ``mask_loss`` ("sigmoid" | "softmax"), ``class_agnostic``,
-``mask_head`` ("fcn" | "mlp"), ``architecture`` ("fpn" | "c4") and the backbone depth.
+``mask_head`` ("fcn" | "mlp"), ``architecture`` ("fpn" | "c4" | "c5") and the backbone depth.
 Functions receive the numbers they need, never the whole config.
 
 Presets (``PRESETS[name]`` or :func:`preset`):
@@ -11,6 +11,8 @@ Presets (``PRESETS[name]`` or :func:`preset`):
                                     res5 as the RoI head, 14 x 14 masks
     teaching                        a small GroupNorm ResNet-FPN for 128-px images that trains
                                     from scratch on a laptop CPU in minutes
+    teaching_keypoints              teaching + the keypoint branch (§5) for the synthetic stick
+                                    figures (2 classes, 13 keypoints, mask branch on)
 Use ``dataclasses.replace`` to change a field, e.g.
 ``replace(preset("teaching"), num_classes=6)`` or
 ``with_fields(cfg, roi_op="roipool")``.
@@ -59,6 +61,8 @@ class RoIHeadsConfig:
     sampling_ratio: int = 2
     box_pool_size: int = 7            # FPN box head input (C4: the res5 input is mask_pool_size)
     representation_size: int = 1024
+    box_conv_layers: tuple = ()       # () : the paper's 2-fc head; else 3x3 convs then one fc (ConvFCHead)
+    box_norm: str | None = None       # norm of those convs: None or "gn"
     fg_iou_thresh: float = 0.5
     bg_iou_thresh: float = 0.5
     batch_size_per_image: int = 512   # paper: 512 (FPN) / 64 (C4) RoIs per image
@@ -82,9 +86,29 @@ class MaskHeadConfig:
 
 
 @dataclass(frozen=True)
+class KeypointHeadConfig:
+    """The keypoint branch (paper §5; used when ``MaskRCNNConfig.keypoint_on``).
+
+    Field names carry a ``keypoint_`` prefix so ``with_fields(cfg, conv_layers=...)`` stays
+    unambiguous (it means the mask head). The heatmaps are ``4 * keypoint_pool_size`` wide
+    (14 -> deconv 28 -> 2x bilinear 56).
+    """
+
+    num_keypoints: int = 17                    # COCO person keypoints
+    keypoint_pool_size: int = 14               # RoIAlign output size
+    keypoint_layers: tuple = (512,) * 8        # 3x3 convs of the head (the paper: eight of 512)
+    keypoint_norm: str | None = None           # None (paper) or "gn" (training from scratch)
+
+    @property
+    def heatmap_size(self) -> int:
+        return 4 * self.keypoint_pool_size
+
+
+@dataclass(frozen=True)
 class MaskRCNNConfig:
     num_classes: int = 91             # including background (COCO ids as torchvision)
-    architecture: str = "fpn"         # "fpn" | "c4"                        (Table 2a)
+    architecture: str = "fpn"         # "fpn" | "c4" (Table 2a) | "c5" (Table 2d: RPN and RoIs on res5,
+                                      # stride 32, with the FPN-style heads)
     backbone: BackboneConfig = RESNET50
     fpn_channels: int = 256
     transform: TransformConfig = field(default_factory=TransformConfig)
@@ -92,10 +116,21 @@ class MaskRCNNConfig:
     roi_heads: RoIHeadsConfig = field(default_factory=RoIHeadsConfig)
     mask_head: MaskHeadConfig = field(default_factory=MaskHeadConfig)
     mask_on: bool = True
+    keypoint_on: bool = False         # the keypoint branch of §5 (with mask_on: trained jointly, Table 4)
+    keypoint_head: KeypointHeadConfig = field(default_factory=KeypointHeadConfig)
 
     def __post_init__(self):
-        if self.architecture not in ("fpn", "c4"):
-            raise ValueError(f"architecture must be 'fpn' or 'c4', got {self.architecture!r}")
+        if isinstance(self.keypoint_head, dict):  # read back from JSON (asdict): lists -> tuples
+            object.__setattr__(self, "keypoint_head", KeypointHeadConfig(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in self.keypoint_head.items()}))
+        kh = self.keypoint_head
+        if kh.num_keypoints < 1 or kh.keypoint_pool_size < 1 or not kh.keypoint_layers:
+            raise ValueError(f"keypoint_head needs num_keypoints >= 1, keypoint_pool_size >= 1 and at least "
+                             f"one conv layer, got {kh}")
+        if kh.keypoint_norm not in (None, "gn"):
+            raise ValueError(f"keypoint_head.keypoint_norm must be None or 'gn', got {kh.keypoint_norm!r}")
+        if self.architecture not in ("fpn", "c4", "c5"):
+            raise ValueError(f"architecture must be 'fpn', 'c4' or 'c5', got {self.architecture!r}")
         if self.num_classes < 2:
             raise ValueError(f"num_classes counts the background and must be >= 2, got {self.num_classes}")
         if self.roi_heads.roi_op not in ("roialign", "roiwarp", "roipool"):
@@ -129,8 +164,15 @@ TEACHING = MaskRCNNConfig(
     mask_head=MaskHeadConfig(conv_layers=(64, 64, 64, 64), dim_reduced=64, mlp_hidden=(256, 256), norm="gn"),
 )
 
+# The teaching model with a keypoint branch for the stick figures of datasets/keypoints.py
+# (one class, 13 keypoints); the mask branch stays on (joint training, Table 4).
+TEACHING_KEYPOINTS = replace(
+    TEACHING, num_classes=2, keypoint_on=True,
+    keypoint_head=KeypointHeadConfig(num_keypoints=13, keypoint_layers=(64,) * 8, keypoint_norm="gn"))
+
 PRESETS = {
     "teaching": TEACHING,
+    "teaching_keypoints": TEACHING_KEYPOINTS,
     "r50_fpn": MaskRCNNConfig(backbone=RESNET50),
     "r101_fpn": MaskRCNNConfig(backbone=RESNET101),
     "x101_fpn": MaskRCNNConfig(backbone=RESNEXT101_32X8D),

@@ -8,6 +8,8 @@ In training the forward pass returns the five losses (summed with unit weights, 
 ``loss_rpn_cls``, ``loss_rpn_loc`` (RPN), ``loss_cls``, ``loss_box_reg`` (box branch) and
 ``loss_mask``, plus counts. In inference it returns detections in original-image pixels:
 ``boxes`` (D, 4), ``scores`` (D,), ``labels`` (D,) and ``masks`` (D, H, W) probabilities.
+With ``cfg.keypoint_on`` (§5) training adds ``loss_keypoint`` (targets then need
+``keypoints`` (G, K, 3)) and inference adds ``keypoints`` (D, K, 3) and ``keypoints_scores`` (D, K).
 ``return_intermediates=True`` adds what the notebooks draw (anchors, proposals, sampled
 RoIs, mask targets, features).
 
@@ -32,6 +34,7 @@ from .anchors import AnchorGenerator
 from .backbone import ResNet
 from .config import MaskRCNNConfig
 from .fpn import BackboneWithFPN
+from .keypoint_head import check_keypoints, resize_keypoints
 from .matcher import Matcher
 from .pooler import infer_scales
 from .roi_heads import RoIHeads
@@ -40,6 +43,13 @@ from .rpn import (RPNHead, assign_targets_to_anchors, filter_proposals, flatten_
 from .sampler import BalancedPositiveNegativeSampler
 
 LOSS_NAMES = ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg", "loss_mask")
+KEYPOINT_LOSS_NAMES = ("loss_keypoint",)     # only with cfg.keypoint_on (paper §5)
+
+
+def loss_names(cfg: MaskRCNNConfig) -> tuple:
+    """The loss terms of a model built from ``cfg``: the columns of its training log
+    (``loss_mask`` stays, logged as 0, when ``mask_on`` is False; ``loss_keypoint`` only with keypoint_on)."""
+    return LOSS_NAMES + (KEYPOINT_LOSS_NAMES if cfg.keypoint_on else ())
 
 
 class RPN(nn.Module):
@@ -98,17 +108,17 @@ class MaskRCNN(nn.Module):
         if cfg.architecture == "fpn":
             self.backbone = BackboneWithFPN(ResNet(cfg.backbone, num_stages=4, rng=rng), cfg.fpn_channels, rng=rng)
             channels = cfg.fpn_channels
-        else:
-            self.backbone = ResNet(cfg.backbone, num_stages=3, rng=rng)
+        else:  # C4: the body up to res4 (res5 is the RoI head); C5 (Table 2d): the whole body
+            self.backbone = ResNet(cfg.backbone, num_stages=3 if cfg.architecture == "c4" else 4, rng=rng)
             channels = self.backbone.out_channels[-1]
         self.rpn = RPN(cfg, channels, rng=rng)
         self.roi_heads = RoIHeads(cfg, channels, rng=rng)
         self.sampling_rng = np.random.default_rng(seed + 1)
 
     def features(self, batch):
-        """Feature maps: FPN [P2..P6] (RPN on all, RoI heads on P2..P5) or C4 [C4]."""
+        """Feature maps: FPN [P2..P6] (RPN on all, RoI heads on P2..P5), C4 [C4] or C5 [C5]."""
         feats = self.backbone(Tensor(batch))
-        if self.cfg.architecture == "c4":
+        if self.cfg.architecture in ("c4", "c5"):  # one map, stride 16 or 32, for RPN and RoIs
             feats = feats[-1:]
             return feats, feats
         return feats, feats[:-1]
@@ -124,11 +134,15 @@ class MaskRCNN(nn.Module):
         if training and len(tc.min_size) > 1:
             min_size = int(self.sampling_rng.choice(tc.min_size))
         if training:
-            _check_targets(targets, len(images))
+            _check_targets(targets, len(images),
+                           self.cfg.keypoint_head.num_keypoints if self.cfg.keypoint_on else None)
         original_sizes = [tuple(im.shape[-2:]) for im in images]
         batch, image_sizes, targets_t = prepare_batch(
             images, targets if training else None, min_size=min_size, max_size=tc.max_size,
             mean=tc.image_mean, std=tc.image_std, size_divisible=tc.size_divisible)
+        if training and self.cfg.keypoint_on:  # keypoints scale with the image, like the boxes
+            targets_t = [dict(t, keypoints=resize_keypoints(t["keypoints"], orig, size))
+                         for t, orig, size in zip(targets_t, original_sizes, image_sizes)]
 
         rpn_feats, roi_feats = self.features(batch)
         scales = infer_scales([f.shape for f in roi_feats], image_sizes)
@@ -147,6 +161,9 @@ class MaskRCNN(nn.Module):
             dets = self.roi_heads.forward_test(roi_feats, proposals, scales, image_sizes)
             inter["detections_resized"] = dets
             out = postprocess(dets, image_sizes, original_sizes)
+            for d, size, orig in zip(out, image_sizes, original_sizes):
+                if "keypoints" in d:
+                    d["keypoints"] = resize_keypoints(d["keypoints"], size, orig)
         if return_intermediates:
             inter["features"] = [f.data for f in rpn_feats]
             return out, inter
@@ -165,10 +182,10 @@ class MaskRCNN(nn.Module):
 
 def total_loss(losses):
     """The paper's multi-task loss: the plain sum of the loss terms present."""
-    return sum(losses[k] for k in LOSS_NAMES if k in losses)
+    return sum(losses[k] for k in LOSS_NAMES + KEYPOINT_LOSS_NAMES if k in losses)
 
 
-def _check_targets(targets, n):
+def _check_targets(targets, n, num_keypoints=None):
     if len(targets) != n:
         raise ValueError(f"got {len(targets)} targets for {n} images")
     for i, t in enumerate(targets):
@@ -181,3 +198,9 @@ def _check_targets(targets, n):
         if len(b) and not ((b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])).all():
             raise ValueError(f"targets[{i}]['boxes'] has a box with non-positive width or height "
                              f"(torchvision raises too; drop degenerate boxes when loading)")
+        if num_keypoints is not None:  # keypoint_on: every object needs its (K, 3) keypoints
+            if "keypoints" not in t:
+                raise ValueError(f"targets[{i}] has no 'keypoints' (the model has keypoint_on=True)")
+            kp = check_keypoints(t["keypoints"], f"targets[{i}]['keypoints']", num_keypoints)
+            if len(kp) != len(b):
+                raise ValueError(f"targets[{i}]['keypoints'] has {len(kp)} objects but 'boxes' has {len(b)}")

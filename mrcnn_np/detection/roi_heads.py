@@ -5,12 +5,17 @@ Mask R-CNN §3 (Fig. 4): after the RPN, each RoI is pooled from the feature maps
 branches: the box branch (class + box refinement) and the mask branch (an m x m mask per
 class). In training the mask loss is computed on the positive RoIs only; at inference the
 mask branch runs on the final detections (the top-scoring boxes after NMS).
+With ``keypoint_on`` a third branch (§5, ``keypoint_head.py``) does the same for K
+keypoint heatmaps (loss ``loss_keypoint``; detections gain ``keypoints`` and
+``keypoints_scores``).
 
 Two layouts (Fig. 4):
 * FPN: 7 x 7 RoI features -> two fc layers -> predictor; 14 x 14 -> 4 convs -> deconv ->
   28 x 28 masks. RoIs are pooled from their FPN level (``pooler.py``).
 * C4: 14 x 14 RoI features on res4 -> res5 (stride 2) -> 7 x 7 x C5, shared by the box
   predictor (after global average pooling) and the mask predictor (deconv -> 14 x 14).
+* C5 (Table 2d, stride 32): RoIs pooled from the one res5 map, then the FPN layout's heads
+  (res5 already belongs to the backbone, so it cannot be the head).
 
 Shapes::
 
@@ -28,7 +33,8 @@ from ..autodiff import nn
 from ..autodiff.tensor import make_result
 from ..ops.masks import project_masks_on_boxes
 from .backbone import make_stage
-from .box_head import FastRCNNPredictor, TwoMLPHead, fastrcnn_loss, postprocess_detections, select_training_samples
+from .box_head import ConvFCHead, FastRCNNPredictor, TwoMLPHead, fastrcnn_loss, postprocess_detections, select_training_samples
+from .keypoint_head import KeypointRCNNHeads, KeypointRCNNPredictor, heatmaps_to_keypoints, keypointrcnn_loss
 from .mask_head import MaskRCNNHeads, MaskRCNNPredictor, MLPMaskHead, mask_loss, mask_probabilities
 from .matcher import Matcher
 from .pooler import multiscale_roi_pool, pooler_backward
@@ -59,6 +65,11 @@ def pool_rois(features, rois, output_size, scales, *, sampling_ratio=2, roi_op="
     return make_result(pooled, tuple(features), backward, f"pool_rois[{roi_op}]")
 
 
+def _norm_fn(norm):
+    """None, or channels -> GroupNorm (32 groups, fewer when the channels are not a multiple)."""
+    return (lambda c: nn.GroupNorm(math.gcd(32, c), c)) if norm == "gn" else None
+
+
 class RoIHeads(nn.Module):
     """Box and mask branches. ``cfg`` is a ``MaskRCNNConfig`` (read here once, at build time).
 
@@ -84,11 +95,14 @@ class RoIHeads(nn.Module):
             if self.mask_on:
                 self.mask_predictor = MaskRCNNPredictor(c5, mh.dim_reduced, mask_channels, rng=rng)
         else:
-            self.box_head = TwoMLPHead(in_channels * rh.box_pool_size ** 2, rh.representation_size, rng=rng)
+            if rh.box_conv_layers:
+                self.box_head = ConvFCHead(in_channels, rh.box_pool_size, rh.box_conv_layers, rh.representation_size,
+                                           norm=_norm_fn(rh.box_norm), rng=rng)
+            else:
+                self.box_head = TwoMLPHead(in_channels * rh.box_pool_size ** 2, rh.representation_size, rng=rng)
             self.box_predictor = FastRCNNPredictor(rh.representation_size, k, rng=rng)
             if self.mask_on and mh.kind == "fcn":
-                norm = (lambda c: nn.GroupNorm(math.gcd(32, c), c)) if mh.norm == "gn" else None
-                self.mask_head = MaskRCNNHeads(in_channels, mh.conv_layers, norm=norm, rng=rng)
+                self.mask_head = MaskRCNNHeads(in_channels, mh.conv_layers, norm=_norm_fn(mh.norm), rng=rng)
                 self.mask_predictor = MaskRCNNPredictor(self.mask_head.out_channels, mh.dim_reduced,
                                                         mask_channels, rng=rng)
             elif self.mask_on:
@@ -99,6 +113,13 @@ class RoIHeads(nn.Module):
         self.post_kw = dict(score_thresh=rh.score_thresh, nms_thresh=rh.nms_thresh,
                             detections_per_img=rh.detections_per_img)
         self.mask_resolution = mh.resolution
+        self.keypoint_on = cfg.keypoint_on
+        if self.keypoint_on:  # §5: its own 14 x 14 RoIAlign and FCN, built last so other inits do not change
+            kh = cfg.keypoint_head
+            self.keypoint_pool_size = kh.keypoint_pool_size
+            self.keypoint_head = KeypointRCNNHeads(in_channels, kh.keypoint_layers, norm=_norm_fn(kh.keypoint_norm),
+                                                   rng=rng)
+            self.keypoint_predictor = KeypointRCNNPredictor(self.keypoint_head.out_channels, kh.num_keypoints, rng=rng)
 
     # ---------------------------------------------------------------- pieces
     def _box_outputs(self, features, rois, scales):
@@ -114,6 +135,10 @@ class RoIHeads(nn.Module):
         if self.mask_kind == "mlp":
             return self.mask_head(x)
         return self.mask_predictor(self.mask_head(x))
+
+    def _keypoint_logits(self, features, rois, scales):
+        x = pool_rois(features, rois, self.keypoint_pool_size, scales, **self.pool_kw)
+        return self.keypoint_predictor(self.keypoint_head(x))          # (R, K, 56, 56)
 
     # ---------------------------------------------------------------- training
     def forward_train(self, features, proposals, scales, targets, rng):
@@ -143,6 +168,12 @@ class RoIHeads(nn.Module):
             losses["loss_mask"] = mask_loss(logits, labels[pos], mask_targets, kind=self.mask_loss_kind)
             info["mask_targets"] = mask_targets
             info["mask_logits"] = logits.data
+        if self.keypoint_on:  # like the mask branch: on the positive RoIs, against their matched GT object
+            pos_props = [props[lab > 0] for props, lab in zip(s["proposals"], s["labels"])]
+            pos_idx = [idx[lab > 0] for idx, lab in zip(s["matched_idxs"], s["labels"])]
+            logits = self._keypoint_logits(features, rois[pos], scales)
+            losses["loss_keypoint"] = keypointrcnn_loss(logits, pos_props, [t["keypoints"] for t in targets], pos_idx)
+            info["keypoint_logits"] = logits.data
         return losses, info
 
     # ---------------------------------------------------------------- inference
@@ -168,5 +199,17 @@ class RoIHeads(nn.Module):
             start = 0
             for d in dets:
                 d["mask_probs"] = probs[start:start + len(d["boxes"])]
+                start += len(d["boxes"])
+        if self.keypoint_on:  # keypoints (D, K, 3) [x, y, 1] and their heatmap scores (D, K)
+            det_rois = boxes_to_rois([d["boxes"] for d in dets])
+            k = self.keypoint_predictor.out_channels
+            kps, kp_scores = np.zeros((0, k, 3), np.float32), np.zeros((0, k), np.float32)
+            if len(det_rois):
+                kps, kp_scores = heatmaps_to_keypoints(self._keypoint_logits(features, det_rois, scales).data,
+                                                       det_rois[:, 1:])
+            start = 0
+            for d in dets:
+                d["keypoints"] = kps[start:start + len(d["boxes"])]
+                d["keypoints_scores"] = kp_scores[start:start + len(d["boxes"])]
                 start += len(d["boxes"])
         return dets

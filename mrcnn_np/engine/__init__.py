@@ -1,14 +1,16 @@
 """Evaluation (COCO AP through pycocotools), a classical baseline, and the training loop.
 
     evaluate    evaluate_coco(predictions, dataset): bbox / segm AP, AR, per-class AP
-    baseline    run_baseline(dataset): a non-learned segmenter; run_demo (python -m mrcnn_np demo)
+    baseline    run_baseline(dataset): a non-learned segmenter (the "before" picture)
+    demo        run_demo: python -m mrcnn_np demo (data, training, evaluation, figure)
     data        BatchLoader: shuffled, flipped batches in the model's input format
     train       TrainConfig, train(model_cfg, cfg, train_set, val_set, resume=...), read_losses
     checkpoint  save_checkpoint / read_checkpoint (npz + JSON, no pickle), load_weights
     predict     predict_files: drawings + COCO-format JSON for image files
 """
 
-from mrcnn_np.engine.baseline import baseline_predict, run_baseline, run_demo
+from mrcnn_np.engine.baseline import baseline_predict, run_baseline
+from mrcnn_np.engine.demo import run_demo
 from mrcnn_np.engine.checkpoint import latest_checkpoint, load_weights, read_checkpoint, save_checkpoint
 from mrcnn_np.engine.data import BatchLoader, hflip, to_model_image
 from mrcnn_np.engine.evaluate import STAT_NAMES, evaluate_coco, format_table, predictions_to_coco

@@ -6,7 +6,8 @@ normalises, resizes and pads (``datasets.transforms``), so the loader only turns
 sample into the model's input format and flips it:
 
     image (H, W, 3) uint8  ->  (3, H, W) float32 in [0, 1]
-    flip: image[..., ::-1]; masks[..., ::-1]; boxes x1' = W - x2, x2' = W - x1
+    flip: image[..., ::-1]; masks[..., ::-1]; boxes x1' = W - x2, x2' = W - x1;
+          keypoints x' = W - x with left/right names swapped (keypoint_flip_map, §5)
 
 The order and the flips come from one ``np.random.Generator``. ``BatchLoader.state()``
 returns everything needed to continue the stream exactly (the generator's
@@ -38,16 +39,24 @@ def to_model_image(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def hflip(image: np.ndarray, target: dict) -> tuple[np.ndarray, dict]:
+def hflip(image: np.ndarray, target: dict, keypoint_flip_map=None) -> tuple[np.ndarray, dict]:
     """Mirror a (3, H, W) image and its target left-right.
 
     A box [x1, y1, x2, y2] (pixel edges, no +1) becomes [W - x2, y1, W - x1, y2]: the
-    column range [x1, x2) maps to [W - x2, W - x1).
+    column range [x1, x2) maps to [W - x2, W - x1). Keypoints (G, K, 3), if the target has
+    them, need ``keypoint_flip_map`` (K,) (``detection.keypoint_head.keypoint_flip_map``):
+    a mirrored left wrist is a right wrist.
     """
     w = image.shape[-1]
     boxes = np.asarray(target["boxes"], np.float32).copy()
     boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
     flipped = dict(target, boxes=boxes, masks=np.ascontiguousarray(np.asarray(target["masks"])[..., ::-1]))
+    if "keypoints" in target:
+        if keypoint_flip_map is None:
+            raise ValueError("the target has keypoints: pass keypoint_flip_map (keypoint_flip_map(names); "
+                             "an identity map if no keypoint has a left/right twin)")
+        from mrcnn_np.detection.keypoint_head import flip_keypoints  # noqa: PLC0415
+        flipped["keypoints"] = flip_keypoints(target["keypoints"], w, keypoint_flip_map)
     return np.ascontiguousarray(image[..., ::-1]), flipped
 
 
@@ -57,6 +66,8 @@ def sample_to_input(sample: dict) -> tuple[np.ndarray, dict]:
     target = {"boxes": np.asarray(sample["boxes"], np.float32).reshape(-1, 4),
               "labels": np.asarray(sample["labels"], np.int64).reshape(-1),
               "masks": np.asarray(sample["masks"], np.uint8).reshape(-1, *image.shape[1:])}
+    if "keypoints" in sample:
+        target["keypoints"] = np.asarray(sample["keypoints"], np.float32)
     return image, target
 
 
@@ -79,6 +90,11 @@ class BatchLoader:
             raise ValueError(f"flip_prob must be in [0, 1], got {flip_prob}")
         self.dataset, self.batch_size, self.rng, self.flip_prob = dataset, batch_size, rng, flip_prob
         self.epoch, self.order, self.pos = -1, np.zeros(0, np.int64), 0
+        names = getattr(dataset, "keypoint_names", None)
+        self.keypoint_flip_map = None
+        if names:
+            from mrcnn_np.detection.keypoint_head import keypoint_flip_map  # noqa: PLC0415
+            self.keypoint_flip_map = keypoint_flip_map(names)
 
     def _next_index(self) -> int:
         if self.pos >= len(self.order):
@@ -96,7 +112,7 @@ class BatchLoader:
             i = self._next_index()
             image, target = sample_to_input(self.dataset[i])
             if self.rng.random() < self.flip_prob:  # drawn for every image, so the stream does not
-                image, target = hflip(image, target)  # depend on flip_prob being 0 or 1
+                image, target = hflip(image, target, self.keypoint_flip_map)  # depend on flip_prob being 0 or 1
             images.append(image)
             targets.append(target)
             indices.append(i)

@@ -40,13 +40,18 @@ import numpy as np
 
 from mrcnn_np.autodiff.optim import SGD, WarmupMultiStepLR, clip_grad_norm_
 from mrcnn_np.detection.convert import save_weights
-from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, total_loss
+from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, loss_names, total_loss
 from mrcnn_np.engine.checkpoint import (latest_checkpoint, read_checkpoint, save_checkpoint, write_classes,
                                         write_json_atomic)
 from mrcnn_np.engine.data import BatchLoader, sample_to_input
 from mrcnn_np.threads import set_num_threads
 
 COLUMNS = ("iteration", *LOSS_NAMES, "total", "lr", "grad_norm", "num_pos_anchors", "num_pos_rois", "sec_per_iter")
+
+
+def log_columns(model_cfg) -> tuple:
+    """losses.csv columns of a run of ``model_cfg``: ``COLUMNS``, with ``loss_keypoint`` for a keypoint model."""
+    return ("iteration", *loss_names(model_cfg), *COLUMNS[1 + len(LOSS_NAMES):])
 
 
 class TrainingDiverged(FloatingPointError):
@@ -167,11 +172,12 @@ def read_losses(path) -> dict:
     path = Path(path)
     path = path / "losses.csv" if path.is_dir() else path
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return {c: np.array([float(r[c]) for r in rows]) for c in COLUMNS}
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    return {c: np.array([float(r[c]) for r in rows]) for c in (reader.fieldnames or COLUMNS)}
 
 
-def _keep_rows_before(path: Path, start: int) -> None:
+def _keep_rows_before(path: Path, start: int, columns=COLUMNS) -> None:
     """Rewrite losses.csv with only the rows of iterations < start (atomically)."""
     rows = []
     if path.is_file():
@@ -179,7 +185,7 @@ def _keep_rows_before(path: Path, start: int) -> None:
             rows = [r for r in csv.DictReader(f) if int(r["iteration"]) < start]
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, COLUMNS)
+        w = csv.DictWriter(f, columns)
         w.writeheader()
         w.writerows(rows)
     os.replace(tmp, path)
@@ -199,8 +205,8 @@ def _jsonable(cfg) -> dict:
 
 def _fmt(values: dict) -> str:
     short = {"loss_rpn_cls": "rpn_cls", "loss_rpn_loc": "rpn_loc", "loss_cls": "cls", "loss_box_reg": "box",
-             "loss_mask": "mask"}
-    return " ".join(f"{short[k]} {values[k]:.3f}" for k in LOSS_NAMES if k in values)
+             "loss_mask": "mask", "loss_keypoint": "kp"}
+    return " ".join(f"{short.get(k, k)} {v:.3f}" for k, v in values.items())
 
 
 def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool = False, stop_at=None,
@@ -249,7 +255,8 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
     elif resume:
         log(f"no checkpoint in {out}: starting from scratch")
     out.mkdir(parents=True, exist_ok=True)
-    _keep_rows_before(csv_path, start)
+    _keep_rows_before(csv_path, start, log_columns(model_cfg))
+    names = loss_names(model_cfg)
     meta_static = {"train_config": _jsonable(cfg),
                    "class_names": list(getattr(train_set, "class_names", [])) or None,
                    "label_to_cat_id": {str(k): int(v) for k, v in getattr(train_set, "label_to_cat_id", {}).items()}
@@ -294,7 +301,7 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
                     if "NaN or inf" not in str(e):
                         raise
                     raise _diverged(f"the forward pass failed ({e})", it, lr, out) from None
-                values = {k: float(out_losses[k].data) for k in LOSS_NAMES if k in out_losses}
+                values = {k: float(out_losses[k].data) for k in names if k in out_losses}
                 counts = (int(out_losses.get("num_pos_anchors", 0)), int(out_losses.get("num_pos_rois", 0)))
                 _stop_if_not_finite(values, it, lr, out)
                 loss = total_loss(out_losses)
@@ -308,7 +315,7 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
                 dt = time.perf_counter() - t0
                 total = float(loss.data)
                 del out_losses, loss  # free the graph before the next forward
-                writer.writerow([it, *(repr(values.get(k, 0.0)) for k in LOSS_NAMES), repr(total), repr(lr),
+                writer.writerow([it, *(repr(values.get(k, 0.0)) for k in names), repr(total), repr(lr),
                                  repr(gnorm), *counts, f"{dt:.4f}"])
                 fcsv.flush()
                 done = it + 1
@@ -359,5 +366,5 @@ def _diverged(what: str, it: int, lr: float, out: Path) -> TrainingDiverged:
                             f"Lower the learning rate or set gradient clipping.")
 
 
-__all__ = ["COLUMNS", "TrainConfig", "TrainResult", "TrainingDiverged", "evaluate_model", "predict_dataset",
-           "read_losses", "run_digest", "train", "train_config_from_dict"]
+__all__ = ["COLUMNS", "TrainConfig", "TrainResult", "TrainingDiverged", "evaluate_model", "log_columns",
+           "predict_dataset", "read_losses", "run_digest", "train", "train_config_from_dict"]

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from mrcnn_np.autodiff import Tensor, gradcheck, no_grad
-from mrcnn_np.detection.box_head import FastRCNNPredictor, TwoMLPHead, fastrcnn_loss
+from mrcnn_np.autodiff import nn
+from mrcnn_np.detection.box_head import ConvFCHead, FastRCNNPredictor, TwoMLPHead, fastrcnn_loss
 from mrcnn_np.detection.mask_head import (MaskRCNNHeads, MaskRCNNPredictor, MLPMaskHead, mask_loss,
                                           mask_probabilities)
 
@@ -81,6 +82,34 @@ def test_fcn_mask_head_doubles_resolution():
     with no_grad():
         out = pred(heads(Tensor(rng.normal(size=(2, 4, 7, 7)).astype(np.float32))))
     assert out.shape == (2, 3, 14, 14)
+
+
+def test_conv_fc_box_head_shapes_and_gradient():
+    rng = np.random.default_rng(5)
+    head = ConvFCHead(4, 5, conv_layers=(8, 8), representation_size=16, norm=lambda c: nn.GroupNorm(4, c), rng=rng)
+    x = Tensor(rng.normal(size=(3, 4, 5, 5)).astype(np.float32))
+    out = head(x)
+    assert out.shape == (3, 16) and (out.data >= 0).all()       # ends with ReLU
+    out.sum().backward()
+    assert all(p.grad is not None and np.abs(p.grad).sum() > 0 for _, p in head.named_parameters())
+
+
+@pytest.mark.reference
+def test_conv_fc_box_head_equals_torchvision():
+    import torch
+    from torch import nn as tnn
+    from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead
+
+    torch.manual_seed(0)
+    tv = FastRCNNConvFCHead((8, 7, 7), [16, 16], [32], norm_layer=lambda c: tnn.GroupNorm(4, c))
+    ours = ConvFCHead(8, 7, conv_layers=(16, 16), representation_size=32, norm=lambda c: nn.GroupNorm(4, c))
+    # torchvision: Sequential(conv-norm-act, conv-norm-act, Flatten, Linear, ReLU)
+    names = {"0.0.weight": "convs.0.0.weight", "0.1.weight": "convs.0.1.weight", "0.1.bias": "convs.0.1.bias",
+             "1.0.weight": "convs.1.0.weight", "1.1.weight": "convs.1.1.weight", "1.1.bias": "convs.1.1.bias",
+             "3.weight": "fc6.weight", "3.bias": "fc6.bias"}
+    ours.load_state_dict({names[k]: v.detach().numpy() for k, v in tv.state_dict().items()})
+    x = np.random.default_rng(1).normal(size=(6, 8, 7, 7)).astype(np.float32)
+    np.testing.assert_allclose(ours(Tensor(x)).data, tv(torch.from_numpy(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
 
 
 def _load(ours, tv):

@@ -1,0 +1,207 @@
+"""Ablation tables: every variant of every table builds and trains a step, the C5 (stride 32)
+layout, the tables' contents, mean ± std, a --quick table through the CLI (files and fields),
+the same table on a Dask LocalCluster with identical numbers, resuming, diverged runs, and
+one-line CLI errors."""
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mrcnn_np import cli
+from mrcnn_np.datasets.shapes import random_scene
+from mrcnn_np.detection.config import with_fields
+from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, total_loss
+from mrcnn_np.detection.pooler import infer_scales
+from mrcnn_np.engine.ablate import (METRICS, QUICK_RECIPE, TABLES, _slug, aggregate, get_table, mean_std,
+                                    model_config, run_one, run_table, train_config)
+from mrcnn_np.engine.train import read_losses
+
+ALL_VARIANTS = [(t.name, v.label) for t in TABLES.values() for v in t.variants]
+SMALL = {"transform.min_size": (64,), "transform.max_size": 64, "rpn.pre_nms_top_n_train": 200,
+         "rpn.post_nms_top_n_train": 100, "roi_heads.batch_size_per_image": 32}
+
+
+def _batch(seeds, size=64):
+    imgs, tgts = [], []
+    for s in seeds:
+        sc = random_scene(s, size)
+        imgs.append(sc["image"].transpose(2, 0, 1).astype(np.float32) / 255)
+        tgts.append({"boxes": sc["boxes"], "labels": sc["labels"], "masks": sc["masks"]})
+    return imgs, tgts
+
+
+@pytest.mark.parametrize("table,label", ALL_VARIANTS, ids=[f"{t}-{_slug(v)}" for t, v in ALL_VARIANTS])
+def test_every_variant_builds_and_trains_one_step(table, label):
+    t = get_table(table)
+    variant = t.variant(label)
+    full = model_config(t, variant, num_classes=6)
+    assert full == with_fields(full, **variant.changes)         # the variant's changes are in the model
+    cfg = with_fields(full, **SMALL)
+    model = MaskRCNN(cfg, seed=0)
+    imgs, tgts = _batch([0, 1])
+    out, inter = model(imgs, tgts, return_intermediates=True)
+    assert set(LOSS_NAMES) <= set(out) and out["num_pos_rois"] > 0
+    m = cfg.mask_head.resolution
+    assert inter["mask_logits"].shape[1:] == (1 if cfg.mask_head.class_agnostic else 6, m, m)
+    loss = total_loss(out)
+    assert np.isfinite(loss.data)
+    loss.backward()
+    grads = [p.grad for _, p in model.named_parameters()]
+    assert all(g is not None and np.isfinite(g).all() for g in grads)
+    assert sum(float(np.abs(g).sum()) > 0 for g in grads) > 0.9 * len(grads)
+
+
+def test_c5_runs_rpn_and_roi_heads_on_the_stride_32_map():
+    c4 = with_fields(model_config(TABLES["roi"], TABLES["roi"].variants[0], 6), **SMALL)
+    c5 = with_fields(model_config(TABLES["roi"], TABLES["roi"].variants[-1], 6), **SMALL)
+    assert (c4.architecture, c5.architecture) == ("c4", "c5")
+    batch = np.zeros((1, 3, 64, 64), np.float32)
+    for cfg, stride, channels in ((c4, 16, 64), (c5, 32, 128)):
+        model = MaskRCNN(cfg, seed=0)
+        rpn_feats, roi_feats = model.features(batch)
+        assert len(rpn_feats) == len(roi_feats) == 1 and rpn_feats[0].shape == (1, channels, 64 // stride, 64 // stride)
+        assert infer_scales([f.shape for f in roi_feats], [(64, 64)]) == [1 / stride]
+    c5_model = MaskRCNN(c5, seed=0)
+    # the FPN layout's heads (fc box head, FCN mask head), not the res5 head
+    assert hasattr(c5_model.roi_heads, "box_head") and not hasattr(c5_model.roi_heads, "res5")
+    assert hasattr(c5_model.backbone, "layer4")
+    with pytest.raises(ValueError, match="'fpn', 'c4' or 'c5'"):
+        with_fields(c5, architecture="c6")
+
+
+def test_tables_are_well_formed():
+    assert tuple(TABLES) == cli.ABLATION_TABLES
+    for t in TABLES.values():
+        labels = [v.label for v in t.variants]
+        assert len(set(labels)) == len(labels) == len({_slug(x) for x in labels}), t.name
+        for v in t.variants:
+            assert set(v.paper) <= set(METRICS), (t.name, v.label)
+    roi = TABLES["roi"]
+    ops = [(v.changes["architecture"], v.changes["roi_heads.roi_op"], v.changes["roi_heads.aggregation"])
+           for v in roi.variants]
+    assert ops == [(a, op, agg) for a in ("c4", "c5") for op, agg in
+                   (("roipool", "max"), ("roiwarp", "max"), ("roiwarp", "avg"), ("roialign", "max"),
+                    ("roialign", "avg"))]
+    # spot checks against PAPER_TABLES.md
+    assert roi.variant("RoIAlign (avg), stride 32").paper == {
+        "mask_AP": 30.9, "mask_AP50": 51.8, "mask_AP75": 32.1, "box_AP": 34.0, "box_AP50": 55.3, "box_AP75": 36.4}
+    assert roi.variant("RoIWarp (avg), stride 32").paper == {}
+    assert TABLES["mask_loss"].variant("softmax (multinomial)").paper["mask_AP"] == 24.8
+    assert TABLES["backbone"].variant("FPN, layers (1, 1, 3, 1)").paper["mask_AP75"] == 37.5
+    with pytest.raises(ValueError, match="unknown ablation table 'nope'"):
+        get_table("nope")
+    with pytest.raises(ValueError, match="has no variant"):
+        roi.variant("RoIMagic")
+
+
+def test_train_config_from_the_recipe(tmp_path):
+    cfg = train_config(dict(QUICK_RECIPE, milestones=[0.5]), 3, tmp_path / "r")
+    assert (cfg.iterations, cfg.batch_size, cfg.seed, cfg.milestones) == (4, 1, 3, (0.5,))
+    assert cfg.out_dir == str(tmp_path / "r") and cfg.eval_images == 0
+
+
+def test_mean_std_and_aggregate():
+    assert mean_std([10.0, 12.0, 14.0]) == {"mean": 12.0, "std": 2.0, "n": 3}   # sample std (ddof 1)
+    assert mean_std([5.0]) == {"mean": 5.0, "std": None, "n": 1}
+    assert mean_std([None]) == {"mean": None, "std": None, "n": 0}
+    runs = [{"variant": "a", "metrics": dict.fromkeys(METRICS, x)} for x in (1.0, 2.0, 6.0)]
+    runs += [{"variant": "b", "metrics": None}, {"variant": "b", "metrics": dict(dict.fromkeys(METRICS, 4.0),
+                                                                                box_AP=None)}]
+    agg = aggregate(runs, ["a", "b"])
+    assert agg["a"]["mask_AP75"]["mean"] == pytest.approx(3.0)
+    assert agg["a"]["mask_AP75"]["std"] == pytest.approx(np.std([1, 2, 6], ddof=1))
+    assert agg["b"]["mask_AP"] == {"mean": 4.0, "std": None, "n": 1}                # the diverged run is left out
+    assert agg["b"]["box_AP"]["n"] == 0
+
+
+# ---------------------------------------------------------------- whole tables (quick recipe)
+@pytest.fixture(scope="module")
+def quick_local(tmp_path_factory):
+    """The quick mask_loss table through the CLI, on the local process pool."""
+    tmp = tmp_path_factory.mktemp("ablate")
+    rc = cli.main(["ablate", "mask_loss", "--quick", "--out", str(tmp / "results"), "--data-root",
+                   str(tmp / "data"), "--runs-root", str(tmp / "runs"), "--no-progress"])
+    assert rc == 0
+    return tmp, json.loads((tmp / "results" / "ablation_mask_loss_quick.json").read_text())
+
+
+def test_quick_table_writes_markdown_and_json(quick_local, capsys):
+    tmp, report = quick_local
+    for key in ("command", "seeds", "git_commit", "git_dirty", "wall_seconds", "recipe", "data", "variants", "runs"):
+        assert key in report, key
+    assert report["command"].startswith("python -m mrcnn_np ablate mask_loss --seeds 1 --workers 2 --quick")
+    assert report["seeds"] == [0] and report["quick"] and report["wall_seconds"] > 0
+    assert [v["label"] for v in report["variants"]] == [v.label for v in TABLES["mask_loss"].variants]
+    assert report["variants"][0]["paper"]["mask_AP"] == 24.8
+    assert set(report["variants"][0]["ours"]) == set(METRICS)
+    assert len(report["runs"]) == 3 and all(r["metrics"] is not None and r["seconds"] > 0 for r in report["runs"])
+    assert report["data"]["train_images"] == QUICK_RECIPE["train_images"]
+    md = (tmp / "results" / "ablation_mask_loss_quick.md").read_text()
+    assert "| variant | mask AP | AP50 | AP75 | box AP |" in md and report["command"] in md
+    assert "| softmax (multinomial) | 0 |" in md                                    # the per-run rows
+    assert not (tmp / "results" / "ablation_mask_loss.md").exists()                # quick never replaces results
+    for run in report["runs"]:
+        assert (tmp / "runs" / "mask_loss_quick").resolve() in Path(run["run_dir"]).parents
+
+
+def test_dask_local_cluster_gives_the_local_pool_numbers(quick_local, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    tmp, local = quick_local
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster:
+        remote = run_table("mask_loss", quick=True, scheduler=cluster.scheduler_address, out=tmp_path / "results",
+                           data_root=tmp / "data", runs_root=tmp_path / "runs", progress=False)
+    assert remote["executor"].startswith("dask")
+    for a, b in zip(local["runs"], remote["runs"]):
+        assert (a["variant"], a["seed"]) == (b["variant"], b["seed"])
+        assert a["metrics"] == b["metrics"] and a["segm"] == b["segm"]
+        la, lb = read_losses(a["run_dir"]), read_losses(b["run_dir"])
+        for col in ("total", *LOSS_NAMES, "grad_norm"):
+            np.testing.assert_array_equal(la[col], lb[col], err_msg=col)     # bit-identical training
+    assert [v["ours"] for v in local["variants"]] == [v["ours"] for v in remote["variants"]]
+
+
+def test_resume_reuses_a_finished_run_and_foreign_folders_are_kept(quick_local, tmp_path):
+    tmp, report = quick_local
+    run = report["runs"][0]
+    copy = tmp_path / "copy"
+    shutil.copytree(run["run_dir"], copy)
+    job = dict(json.loads((copy / "job.json").read_text()), run_dir=str(copy))
+    job.pop("digest")
+    again = run_one(dict(job, resume=True))
+    assert again["reused"] and again["metrics"] == run["metrics"]
+    changed = run_one(dict(job, resume=True, recipe=dict(job["recipe"], iterations=2)))   # another job: retrained
+    assert not changed["reused"] and len(read_losses(copy)["total"]) == 2
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not an ablation run folder"):
+        run_one(dict(job, resume=False, run_dir=str(foreign)))
+    assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow that makes the run diverge
+def test_a_diverged_run_is_reported_not_raised(quick_local, tmp_path):
+    tmp, report = quick_local
+    job = dict(table="mask_loss", variant="softmax (multinomial)", seed=0, resume=False,
+               data_dir=report["data"]["dir"], run_dir=str(tmp_path / "run"),
+               recipe=dict(QUICK_RECIPE, lr=1e12, clip=0.0, warmup_iters=0))
+    res = run_one(job)
+    assert res["metrics"] is None and "iteration" in res["error"]
+
+
+def test_cli_errors_are_one_line(capsys, tmp_path):
+    assert cli.main(["ablate", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "invalid choice: 'nope'" in err
+    assert cli.main(["ablate", "roi", "--quick", "--scheduler", "nonsense", "--data-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cannot connect to the Dask scheduler at 'nonsense'")
+    assert not any(tmp_path.iterdir())                       # nothing generated before the address was checked
+    with pytest.raises(ValueError, match="cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'"):
+        run_table("roi", quick=True, scheduler="tcp://127.0.0.1:1", connect_timeout=0.5, data_root=tmp_path,
+                  progress=False)
