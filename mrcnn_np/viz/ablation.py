@@ -49,7 +49,8 @@ def _bars(ax, labels, values, errors, metrics, groups):
         vals = np.array([np.nan if values[i][j] is None else values[i][j] for i in range(v)], float)
         err = None
         if errors is not None:
-            err = np.array([0.0 if errors[i][j] is None else errors[i][j] for i in range(v)], float)
+            # no error bar where there is no std (one seed): NaN draws nothing
+            err = np.array([np.nan if errors[i][j] is None else errors[i][j] for i in range(v)], float)
         ax.bar(pos, np.nan_to_num(vals), width, yerr=err, capsize=2, label=METRIC_NAMES[m],
                color=f"C{j}", error_kw=dict(lw=0.8))
         for p, val in zip(pos, vals):
@@ -67,9 +68,9 @@ def plot_ablation(report, metrics=("mask_AP", "mask_AP50", "mask_AP75"), axes=No
     """Ours (mean ± sample std over seeds) and the paper's numbers, one bar group per variant.
 
     report: a ``run_table`` report (or the JSON it wrote). metrics: names from METRICS of
-    ``mrcnn_np.engine.ablate``. axes: two Axes to draw on (else a new 1 x 2 figure). A
-    variant without a number (the paper did not report it; all our runs diverged) gets "–".
-    Returns the two Axes (ours, paper).
+    ``mrcnn_np.engine.ablate``. axes: two Axes to draw on (else a new figure: 1 x 2, or 2 x 1
+    above five variants). A variant without a number (the paper did not report it; all our
+    runs diverged) gets "–". Returns the two Axes (ours, paper).
     """
     import matplotlib.pyplot as plt  # noqa: PLC0415 (imported on first drawing only)
 
@@ -78,8 +79,11 @@ def plot_ablation(report, metrics=("mask_AP", "mask_AP50", "mask_AP75"), axes=No
     variants = report["variants"]
     if not variants:
         raise ValueError("the report has no variants")
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(2 * max(size, 0.9 * len(variants) + 1.5), 3.8))
+    if axes is None:   # side by side; one above the other when there are many variants
+        width = max(size, 0.9 * len(variants) + 1.5)
+        stacked = len(variants) > 5
+        _, axes = plt.subplots(2 if stacked else 1, 1 if stacked else 2,
+                               figsize=(width, 7.6) if stacked else (2 * width, 3.8))
     ax_ours, ax_paper = axes
     labels = [v["label"] for v in variants]
     groups = [v.get("group", "") for v in variants]
