@@ -7,6 +7,7 @@
     eval          COCO AP table of trained weights on a split of a data folder
     predict       detections on image files: drawings (PNG) + COCO-format JSON
     ablate        the paper's ablation tables at teaching scale (results/ablation_<table>.md)
+    keypoints     keypoint-only vs keypoint & mask (Table 4): results/keypoints_table4.md, a figure
 
 Each subcommand is one ``cmd_*`` function that parses nothing and computes nothing
 itself: it calls package functions. To add one, write ``cmd_x(args)`` and register it
@@ -147,6 +148,13 @@ def cmd_ablate(args) -> None:
         print("wrote " + " and ".join(report["files"]))
 
 
+def cmd_keypoints(args) -> None:
+    from mrcnn_np.engine.keypoints_demo import run_keypoints  # noqa: PLC0415
+
+    run_keypoints(args.seeds, args.iters, workers=args.workers, quick=args.quick, out=args.out, data=args.data,
+                  runs=args.runs, progress=not args.no_progress)
+
+
 def _at_least_one(text: str) -> int:
     value = _positive(text)
     if value < 1:
@@ -247,6 +255,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-root", default="runs/ablation", help="run folders (default: runs/ablation)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_ablate)
+
+    p = sub.add_parser("keypoints", help="keypoint-only vs keypoint & mask on stick figures (paper Table 4)")
+    p.add_argument("--seeds", type=_at_least_one, default=1, help="seeds per variant, 0..N-1 (default: 1)")
+    p.add_argument("--iters", type=_at_least_one, default=None,
+                   help="training iterations (default: the recipe's; with --quick: 3)")
+    p.add_argument("--workers", type=_at_least_one, default=2,
+                   help="trainings at once in spawned processes, one thread each; 1 = one after the other "
+                        "(default: 2)")
+    p.add_argument("--quick", action="store_true", help="a tiny smoke run (CI); writes keypoints_*_quick.*")
+    p.add_argument("--out", default="results",
+                   help="where keypoints_table4.md/.json and keypoints_predictions.png go (default: results)")
+    p.add_argument("--data", default="data/keypoints", help="stick-figure data folder (default: data/keypoints)")
+    p.add_argument("--runs", default="runs", help="run folders go to RUNS/keypoints (default: runs)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar while the data is generated")
+    p.set_defaults(func=cmd_keypoints)
     return parser
 
 

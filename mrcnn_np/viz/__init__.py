@@ -15,5 +15,6 @@ from .roi_ops import draw_roi_op, draw_feature_gradient  # noqa: F401
 from .model import draw_level_maps, draw_heatmap, draw_box_sets, draw_mask_target  # noqa: F401
 from .training import plot_losses, draw_errors  # noqa: F401
 from .ablation import plot_ablation, compare_variants, format_comparison  # noqa: F401
+from .keypoints import draw_skeletons, draw_keypoints, draw_keypoint_target  # noqa: F401
 
 __all__ = ['instance_colours', 'overlay_masks', 'draw_instances', 'show_samples', 'draw_anchors', 'draw_matches', 'draw_nms_step', 'draw_roi_op', 'draw_feature_gradient', 'draw_level_maps', 'draw_heatmap', 'draw_box_sets', 'draw_mask_target', 'plot_losses', 'draw_errors', 'plot_ablation', 'compare_variants', 'format_comparison']
