@@ -39,8 +39,8 @@ def _positive(text: str) -> int:
     return value
 
 
-def _add_shapes_options(p):
-    p.add_argument("--out", default="data/shapes", help="output folder (default: data/shapes)")
+def _add_shapes_options(p, out="data/shapes"):
+    p.add_argument("--out", default=out, help=f"output folder (default: {out})")
     p.add_argument("--train", type=_positive, default=2000, help="training images (default: 2000)")
     p.add_argument("--val", type=_positive, default=200, help="validation images (default: 200)")
     p.add_argument("--size", type=_positive, default=128, help="image side in pixels (default: 128)")
@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data_stats)
 
     p = sub.add_parser("demo", help="shapes data set -> train the teaching model -> COCO AP -> figure")
-    _add_shapes_options(p)
+    _add_shapes_options(p, out="data/shapes_demo")
     p.add_argument("--results", default="results",
                    help="where demo_predictions.png and demo_metrics.json go (default: results)")
     p.add_argument("--runs", default="runs", help="where the run folder goes (default: runs)")

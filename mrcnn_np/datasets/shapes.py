@@ -41,6 +41,8 @@ GENERATOR_VERSION = 2
 # COCO category id of each shape: not starting at 0 or 1, not contiguous, on purpose.
 CATEGORY_IDS = {"circle": 2, "square": 5, "triangle": 7, "star": 11, "hexagon": 13}
 SHAPES = tuple(CATEGORY_IDS)
+# Angles (rad) that stand each shape upright (vertices start at angle 0, on the +x axis; y points down).
+UPRIGHT = {"circle": 0.0, "square": np.pi / 4, "triangle": -np.pi / 2, "star": -np.pi / 2, "hexagon": 0.0}
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class ShapesConfig:
     min_visible_pixels, min_visible_fraction: an object with fewer visible pixels, or a
         smaller visible fraction of its whole shape, is removed from the scene.
     noise_std: standard deviation of the Gaussian pixel noise (0..255 scale).
+    rotate: shapes at a random angle (True), or all upright (False: a triangle or star points
+        up, a square stands on its side), which makes telling the classes apart much easier.
 
     Ablation-style sets: ``ShapesConfig(min_size=4, max_size=16)`` (objects small relative
     to a stride-16 feature map), ``ShapesConfig(max_objects=10, overlap_prob=1.0)`` (many
@@ -71,6 +75,7 @@ class ShapesConfig:
     min_visible_pixels: int = 10
     min_visible_fraction: float = 0.2
     noise_std: float = 6.0
+    rotate: bool = True
 
     def __post_init__(self):
         if self.image_size < 16:
@@ -185,7 +190,9 @@ def random_scene(seed: int, size: int = 128, **options) -> dict:
         radius = 0.5 * math.exp(rng.uniform(lo, hi))
         cx, cy = _place(rng, cfg, placed, radius)
         placed.append((cx, cy, radius))
-        poly = shape_polygon(cfg.classes[label - 1], cx, cy, radius, rng.uniform(0, 2 * np.pi))
+        angle = rng.uniform(0, 2 * np.pi)  # drawn either way, so rotate=False changes nothing else
+        name = cfg.classes[label - 1]
+        poly = shape_polygon(name, cx, cy, radius, angle if cfg.rotate else UPRIGHT[name])
         full = rasterize(poly, size)
         colour = _object_colour(rng, bg[min(int(cy), size - 1), min(int(cx), size - 1)])
         objects.append(dict(label=label, full=full, colour=colour))

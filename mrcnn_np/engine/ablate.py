@@ -7,6 +7,10 @@ mean ± std over seeds next to the paper's COCO numbers. Absolute values are not
 comparable (different data, a tiny model, minutes of training); the *direction and size of
 the differences* within a table are what the paper's argument rests on, so each table's
 data set is chosen so that its effect has room to show (``Table.design`` says why).
+Every table uses upright shapes (``ShapesConfig(rotate=False)``): with random rotations the
+tiny model's errors are mostly wrong classes (learning rotation-invariant shape classes takes
+far longer than the minutes a run has), which would bury the box and mask effects the
+tables are about under classification noise.
 
     roi              Table 2c/2d  RoIPool / RoIWarp / RoIAlign (max, avg), C4 (stride 16) and C5 (stride 32)
     mask_loss        Table 2b     per-class sigmoid vs multinomial softmax, plus class-agnostic
@@ -132,14 +136,14 @@ def _roi_variants():
 
 TABLES = {t.name: t for t in (
     Table("roi", "RoI operation", "Table 2c/2d", "ResNet-50-C4 (stride 16) and -C5 (stride 32), COCO minival",
-          ShapesConfig(min_objects=2, max_objects=8, min_size=12, max_size=40, overlap_prob=0.2),
+          ShapesConfig(min_objects=2, max_objects=8, min_size=12, max_size=40, overlap_prob=0.2, rotate=False),
           "Objects 12-40 px across (log-uniform): 0.75-2.5 cells of the stride-16 map, 0.4-1.25 of the "
           "stride-32 one, so RoIPool's rounding of box edges to the feature grid (up to half a cell, 8 or 16 px) "
           "is large relative to the object, as for COCO's small objects. Mask AP75 is where it should show. "
           "Table 2d reports RoIPool and RoIAlign only; its RoIAlign stands beside our RoIAlign (avg).",
           _roi_variants()),
     Table("mask_loss", "Mask loss", "Table 2b (and the class-agnostic remark)", "ResNet-50-C4, COCO minival",
-          ShapesConfig(min_objects=3, max_objects=8, min_size=16, max_size=56, overlap_prob=0.9),
+          ShapesConfig(min_objects=3, max_objects=8, min_size=16, max_size=56, overlap_prob=0.9, rotate=False),
           "Crowded scenes: 90 % of objects are placed on top of an earlier one, and classes are drawn "
           "independently, so most RoIs contain parts of an object of another class. The softmax loss then "
           "trains the other class's channel down on pixels that look like that class; the per-class sigmoid "
@@ -149,7 +153,7 @@ TABLES = {t.name: t for t in (
            Variant("sigmoid, class-agnostic", {"mask_head.loss": "sigmoid", "mask_head.class_agnostic": True},
                    _paper((29.7, None, None))))),
     Table("mask_head", "Mask branch", "Table 2e", "ResNet-50-FPN, COCO minival",
-          ShapesConfig(min_objects=1, max_objects=5, min_size=24, max_size=64, overlap_prob=0.3),
+          ShapesConfig(min_objects=1, max_objects=5, min_size=24, max_size=64, overlap_prob=0.3, rotate=False),
           "Medium to large objects (24-64 px) with sharp corners (stars, triangles): a 28 x 28 mask has "
           "detail to get right, which the FCN keeps in its spatial layout and the MLP must learn per pixel. "
           "The MLP is scaled like the FCN (paper: 1024-wide fc vs 256-channel convs; here 256 vs 64).",
@@ -160,7 +164,7 @@ TABLES = {t.name: t for t in (
            Variant(f"FCN {len(_FCN)} × conv {_FCN[0]} + deconv", {"mask_head.kind": "fcn"},
                    _paper((33.6, 55.2, 35.3))))),
     Table("backbone", "Backbone architecture and depth", "Table 2a", "ResNet-50/101, C4 and FPN, COCO minival",
-          ShapesConfig(min_objects=1, max_objects=6, min_size=8, max_size=64, overlap_prob=0.3),
+          ShapesConfig(min_objects=1, max_objects=6, min_size=8, max_size=64, overlap_prob=0.3, rotate=False),
           "Object sizes over a factor 8 (8-64 px, log-uniform): the multi-scale setting FPN is made for; a "
           "single stride-16 C4 map must serve an 8 px star and a 64 px hexagon alike. Depth: the deeper "
           "net has three times the res4 blocks (as ResNet-101 deepens res4 from 6 to 23 blocks).",
@@ -170,7 +174,7 @@ TABLES = {t.name: t for t in (
            Variant(f"FPN, layers {_DEEPER_LAYERS}", dict(_DEEPER), _paper((35.4, 57.3, 37.5))))),
     Table("mask_resolution", "Mask resolution (not in the paper)", "beyond the paper (it uses 28 x 28 with FPN, "
           "14 x 14 with C4)", "—",
-          ShapesConfig(min_objects=1, max_objects=4, min_size=32, max_size=96, overlap_prob=0.3),
+          ShapesConfig(min_objects=1, max_objects=4, min_size=32, max_size=96, overlap_prob=0.3, rotate=False),
           "Large objects (32-96 px): one cell of a 14 x 14 mask covers up to 7 px of a 96 px object, so coarse "
           "masks lose IoU at the strict thresholds (AP75). The FCN's deconvolution doubles its input, so the "
           "RoI features grow with the mask (pool 7, 14, 28).",

@@ -1,6 +1,6 @@
 """``python -m mrcnn_np demo`` (``make demo``): the whole story in one command, in minutes.
 
-1. make (or reuse) the synthetic shapes data set and print its statistics;
+1. make (or reuse) the demo's synthetic shapes set (``DEMO_SHAPES``) and print its statistics;
 2. train the ``teaching`` preset from scratch with ``DEMO_RECIPE`` (Mask R-CNN §3.1's SGD
    recipe, scaled down; ``engine.train``), resuming or reusing the run folder when the demo
    is run again with the same recipe;
@@ -16,6 +16,12 @@ import json
 import time
 from pathlib import Path
 
+# The demo's data: upright shapes 16-64 px across, 2-8 per image. With random rotations
+# (the default set) the small model spends its minutes learning rotation-invariant shape
+# classes: scored class-agnostically it finds and segments the objects well (segm AP 0.47
+# after 1,200 iterations) while the class-aware AP is 0.18. Upright shapes keep the lesson
+# (detect, classify, segment, with occlusion) and let it be learned in minutes.
+DEMO_SHAPES = dict(min_size=16, min_objects=2, max_objects=8, rotate=False)
 # The demo's training recipe (TrainConfig fields). Sized so that data, training and
 # evaluation fit in about 10 minutes on 2 CPU cores (README: "Training the teaching model").
 DEMO_RECIPE = dict(iterations=1500, batch_size=4, lr=0.02, warmup_iters=100, checkpoint_every=250)
@@ -30,7 +36,7 @@ def demo_paths(runs_dir, model_cfg, cfg) -> Path:
     return Path(runs_dir) / f"demo_{run_digest(model_cfg, cfg)}"
 
 
-def run_demo(data="data/shapes", n_train: int = 2000, n_val: int = 200, size: int = 128, seed: int = 0,
+def run_demo(data="data/shapes_demo", n_train: int = 2000, n_val: int = 200, size: int = 128, seed: int = 0,
              results_dir="results", runs_dir="runs", iterations: int | None = None, threads: int = 1,
              progress=None) -> dict:
     """Data -> training -> COCO evaluation -> figure. Returns the metrics dict also written to
@@ -40,7 +46,7 @@ def run_demo(data="data/shapes", n_train: int = 2000, n_val: int = 200, size: in
     matplotlib.use("Agg")  # a file, no window
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    from mrcnn_np.datasets.shapes import ensure_shapes, format_statistics  # noqa: PLC0415
+    from mrcnn_np.datasets.shapes import ShapesConfig, ensure_shapes, format_statistics  # noqa: PLC0415
     from mrcnn_np.detection.config import preset, with_fields  # noqa: PLC0415
     from mrcnn_np.engine.baseline import run_baseline  # noqa: PLC0415
     from mrcnn_np.engine.data import shapes_split  # noqa: PLC0415
@@ -51,9 +57,10 @@ def run_demo(data="data/shapes", n_train: int = 2000, n_val: int = 200, size: in
 
     t_start = time.perf_counter()
     times = {}
-    reused, stats = ensure_shapes(data, n_train, n_val, size, seed)
+    reused, stats = ensure_shapes(data, n_train, n_val, size, seed, ShapesConfig(image_size=size, **DEMO_SHAPES))
     times["data_s"] = time.perf_counter() - t_start
-    print(f"data set {data}: {'reused (same parameters)' if reused else 'generated'} in {times['data_s']:.1f} s")
+    print(f"data set {data} ({', '.join(f'{k}={v}' for k, v in DEMO_SHAPES.items())}): "
+          f"{'reused (same parameters)' if reused else 'generated'} in {times['data_s']:.1f} s")
     print(format_statistics(stats))
     train_set, val_set = shapes_split(data, "train"), shapes_split(data, "val")
 

@@ -35,6 +35,26 @@ def test_deterministic_for_a_seed():
     assert not np.array_equal(a["image"], c["image"])
 
 
+def test_upright_shapes_change_only_the_angle():
+    seen = set()
+    for seed in range(6):
+        rotated = random_scene(seed, min_size=30, overlap_prob=0.0)
+        upright = random_scene(seed, min_size=30, overlap_prob=0.0, rotate=False)
+        np.testing.assert_array_equal(rotated["labels"], upright["labels"])    # same objects, same places
+        for a, b in zip(rotated["amodal_masks"], upright["amodal_masks"]):
+            assert np.abs(np.argwhere(a).mean(0) - np.argwhere(b).mean(0)).max() < 2.0
+        for label, mask in zip(upright["labels"], upright["amodal_masks"]):
+            name = upright["class_names"][label]
+            ys, xs = np.nonzero(mask)
+            if name == "square":          # stands on a side: fills its bounding box
+                assert mask.sum() > 0.9 * (np.ptp(ys) + 1) * (np.ptp(xs) + 1)
+            if name == "triangle":        # points up: narrow top rows, wide bottom rows
+                top, bottom = mask[ys.min():ys.min() + 3].sum(), mask[ys.max() - 2:ys.max() + 1].sum()
+                assert top < bottom / 3
+            seen.add(name)
+    assert {"square", "triangle"} <= seen
+
+
 @pytest.mark.parametrize("seed", range(30))
 def test_occlusion_invariants(seed):
     cfg = ShapesConfig(**CROWDED)
