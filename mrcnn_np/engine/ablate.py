@@ -55,7 +55,7 @@ from mrcnn_np.detection.config import MaskRCNNConfig, preset, with_fields
 # The training recipe of every table (TrainConfig fields, plus the data set sizes and the
 # default number of seeds); ``Table.recipe`` overrides it per table. Budget: a table of
 # V variants x 3 seeds in at most 60 minutes on 2 cores, two runs at a time.
-RECIPE = dict(iterations=1200, batch_size=4, lr=0.02, warmup_iters=100, milestones=(0.75, 0.9), clip=0.0,
+RECIPE = dict(iterations=1200, batch_size=4, lr=0.04, warmup_iters=100, milestones=(0.75, 0.9), clip=0.0,
               train_images=1000, val_images=100, seeds=3)
 # --quick: a smoke test of the whole pipeline (CI), not a measurement.
 QUICK_RECIPE = dict(iterations=4, batch_size=1, lr=0.01, warmup_iters=2, milestones=(0.75,), clip=10.0,
@@ -156,7 +156,7 @@ TABLES = {t.name: t for t in (
           ShapesConfig(min_objects=1, max_objects=5, min_size=24, max_size=64, overlap_prob=0.3, rotate=False),
           "Medium to large objects (24-64 px) with sharp corners (stars, triangles): a 28 x 28 mask has "
           "detail to get right, which the FCN keeps in its spatial layout and the MLP must learn per pixel. "
-          "The MLP is scaled like the FCN (paper: 1024-wide fc vs 256-channel convs; here 256 vs 64).",
+          f"The MLP is scaled like the FCN (paper: 1024-wide fc vs 256-channel convs; here {_MLP_WIDTH} vs {_FCN[0]}).",
           (Variant(f"MLP fc {_MLP_WIDTH} → {_MLP_WIDTH} → K·28²",
                    {"mask_head.kind": "mlp", "mask_head.mlp_hidden": (_MLP_WIDTH,) * 2}, _paper((31.5, 53.7, 32.8))),
            Variant(f"MLP fc {_MLP_WIDTH} → {_MLP_WIDTH} → {_MLP_WIDTH} → K·28²",

@@ -24,7 +24,7 @@ from pathlib import Path
 DEMO_SHAPES = dict(min_size=16, min_objects=2, max_objects=8, rotate=False)
 # The demo's training recipe (TrainConfig fields). Sized so that data, training and
 # evaluation fit in about 10 minutes on 2 CPU cores (README: "Training the teaching model").
-DEMO_RECIPE = dict(iterations=1500, batch_size=4, lr=0.02, warmup_iters=100, checkpoint_every=250)
+DEMO_RECIPE = dict(iterations=2250, batch_size=4, lr=0.04, warmup_iters=100, checkpoint_every=250)
 DEMO_SHOW = 6      # validation images in the figure
 SCORE_SHOWN = 0.5  # detections drawn in the figure: score at least this
 
