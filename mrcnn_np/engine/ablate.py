@@ -307,13 +307,14 @@ def connect(scheduler: str, timeout: float = 10.0):
         raise ValueError(f"cannot connect to the Dask scheduler at {scheduler!r}: {e}") from None
 
 
-def _executor_map(jobs, workers, client=None):
-    """Yield (index, result) of each job as it finishes: on the Dask ``client``'s cluster if
-    given, else in a local pool of ``workers`` processes."""
+def map_jobs(fn, jobs, workers, client=None):
+    """Yield (index, fn(job)) of each job as it finishes: on the Dask ``client``'s cluster if
+    given, else in a local pool of ``workers`` processes (``workers=1``: in this process).
+    ``fn`` must be importable by the workers (a module-level function); jobs are plain dicts."""
     if client is not None:
         from dask.distributed import as_completed  # noqa: PLC0415
 
-        futures = client.map(run_one, jobs, pure=False)
+        futures = client.map(fn, jobs, pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         try:
             for f in as_completed(futures, loop=client.loop):
@@ -321,13 +322,18 @@ def _executor_map(jobs, workers, client=None):
         finally:
             client.cancel(futures)
         return
+    if workers == 1:
+        for i, job in enumerate(jobs):
+            yield i, fn(job)
+        return
     import multiprocessing  # noqa: PLC0415
     from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: PLC0415
 
     # spawn: a fresh interpreter per worker (forking a process whose numba/BLAS thread pools
     # are running can deadlock the child)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_one, job): i for i, job in enumerate(jobs)}
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
         try:
             for f in as_completed(futures):
                 yield futures[f], f.result()
@@ -391,7 +397,7 @@ def run_table(name: str, seeds: int | None = None, *, workers: int = 2, schedule
                 for v in table.variants for s in range(seeds)]
         results = [None] * len(jobs)
         with tqdm(total=len(jobs), desc=f"ablate {name}", unit="run", disable=not progress, file=sys.stderr) as bar:
-            for i, res in _executor_map(jobs, workers, client):
+            for i, res in map_jobs(run_one, jobs, workers, client):
                 results[i] = res
                 ap = (res["metrics"] or {}).get("mask_AP")
                 bar.set_postfix_str(f"{res['variant']} s{res['seed']}: "

@@ -41,6 +41,8 @@ import shutil
 import time
 from pathlib import Path
 
+from mrcnn_np.engine.ablate import _num, _pm, git_commit, map_jobs, mean_std
+
 # The recipe (TrainConfig fields plus data sizes). Budget: each training at most ~12 minutes
 # with one thread on a busy 2-core machine, both at once: measured beforehand at 1.0-1.2 s per
 # iteration of 4 images with two other trainings running; the real run of results/ averaged
@@ -158,28 +160,6 @@ def run_variant(job: dict) -> dict:
 
 
 # ---------------------------------------------------------------- running both variants
-def _map(jobs, workers: int):
-    """Yield (index, result) as runs finish: in this process (workers=1) or a spawned pool."""
-    if workers == 1:
-        for i, job in enumerate(jobs):
-            yield i, run_variant(job)
-        return
-    import multiprocessing  # noqa: PLC0415
-    from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: PLC0415
-
-    # spawn: a fresh interpreter per worker (forking a process whose numba/BLAS thread pools
-    # are running can deadlock the child)
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
-                             mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(run_variant, job): i for i, job in enumerate(jobs)}
-        try:
-            for f in as_completed(futures):
-                yield futures[f], f.result()
-        finally:
-            for f in futures:
-                f.cancel()
-
-
 def command_line(seeds, iterations=None, workers=2, quick=False, out="results", data="data/keypoints",
                  runs="runs") -> str:
     parts = ["python -m mrcnn_np keypoints", f"--seeds {seeds}"]
@@ -198,7 +178,6 @@ def run_keypoints(seeds: int = 1, iterations: int | None = None, workers: int = 
     Returns the report (also written as JSON), with ``files`` listing what was written.
     """
     from mrcnn_np.datasets.keypoints import ensure_keypoints, format_keypoint_statistics  # noqa: PLC0415
-    from mrcnn_np.engine.ablate import git_commit  # noqa: PLC0415
 
     if int(seeds) < 1 or int(workers) < 1:
         raise ValueError(f"seeds and workers must be >= 1, got {seeds} and {workers}")
@@ -226,7 +205,7 @@ def run_keypoints(seeds: int = 1, iterations: int | None = None, workers: int = 
            f"{min(workers, len(jobs))} at a time in spawned processes (one thread each)")
         + f"; logs in {runs_dir}/*/seed*/train.log")
     results = [None] * len(jobs)
-    for i, res in _map(jobs, workers):
+    for i, res in map_jobs(run_variant, jobs, workers):
         results[i] = res
         m = res["metrics"]
         log(f"  {res['variant']}, seed {res['seed']}: " + (
@@ -256,8 +235,8 @@ def run_keypoints(seeds: int = 1, iterations: int | None = None, workers: int = 
         ok = [r["metrics"] for r in mine if r["metrics"]]
         report["variants"].append({
             "label": label, "mask_on": mask_on, "paper": PAPER[label], "failed_runs": len(mine) - len(ok),
-            "ours": {m: _mean_std([r.get(m) for r in ok]) for m in METRICS},
-            "train_seconds": _mean_std([r.get("train_seconds") for r in mine])})
+            "ours": {m: mean_std([r.get(m) for r in ok]) for m in METRICS},
+            "train_seconds": mean_std([r.get("train_seconds") for r in mine])})
     report["files"] = [str(stem.with_suffix(".md")), str(stem.with_suffix(".json")), str(figure)]
     t_fig = time.perf_counter()
     report["figure_runs"] = save_figure(results, data_dir, figure)
@@ -269,12 +248,6 @@ def run_keypoints(seeds: int = 1, iterations: int | None = None, workers: int = 
     log(results_table(report))
     log(f"wrote {', '.join(report['files'])} in {report['wall_seconds'] / 60:.1f} min")
     return report
-
-
-def _mean_std(values) -> dict:
-    from mrcnn_np.engine.ablate import mean_std  # noqa: PLC0415
-
-    return mean_std(values)
 
 
 # ---------------------------------------------------------------- the figure
@@ -330,16 +303,6 @@ def save_figure(results, data_dir, path, n: int = SHOW) -> list:
 
 
 # ---------------------------------------------------------------- writing
-def _num(x) -> str:
-    return "–" if x is None else f"{x:.1f}"
-
-
-def _pm(stat) -> str:
-    if stat is None or stat.get("mean") is None:
-        return "–"
-    return f"{stat['mean']:.1f}" + (f" ± {stat['std']:.1f}" if stat.get("std") is not None else "")
-
-
 def results_table(report: dict) -> str:
     """Markdown: ours (mean ± std over seeds) beside the paper's Table 4 and Table 5 numbers."""
     head = ("| variant | AP_kp | AP50_kp | AP75_kp | box AP | mask AP | paper T4 AP_kp | AP50 | AP75 "
