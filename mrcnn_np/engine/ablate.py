@@ -461,11 +461,15 @@ def results_table(report: dict) -> str:
     return "\n".join(rows)
 
 
+def commit_label(report: dict) -> str:
+    """The report's git commit as written in the markdown ("unknown" outside git; dirty trees flagged)."""
+    commit = report["git_commit"] or "unknown (not a git checkout)"
+    return commit + (" (with uncommitted changes)" if report["git_dirty"] else "")
+
+
 def format_markdown(report: dict) -> str:
     r = report
-    commit = r["git_commit"] or "unknown (not a git checkout)"
-    if r["git_dirty"]:
-        commit += " (with uncommitted changes)"
+    commit = commit_label(r)
     d = r["data"]
     lines = [
         f"# Ablation: {r['title']} — paper {r['paper_table']}" + (" (quick smoke run, not a result)" if r["quick"]

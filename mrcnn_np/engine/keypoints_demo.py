@@ -41,7 +41,7 @@ import shutil
 import time
 from pathlib import Path
 
-from mrcnn_np.engine.ablate import _num, _pm, git_commit, map_jobs, mean_std
+from mrcnn_np.engine.ablate import _num, _pm, commit_label, git_commit, map_jobs, mean_std
 
 # The recipe (TrainConfig fields plus data sizes). Budget: each training at most ~12 minutes
 # with one thread on a busy 2-core machine, both at once: measured beforehand at 1.0-1.2 s per
@@ -329,9 +329,7 @@ def format_markdown(report: dict) -> str:
     from mrcnn_np.datasets.keypoints import format_keypoint_statistics  # noqa: PLC0415
 
     r = report
-    commit = r["git_commit"] or "unknown (not a git checkout)"
-    if r["git_dirty"]:
-        commit += " (with uncommitted changes)"
+    commit = commit_label(r)
     d = r["data"]
     lines = [
         f"# Keypoints: {r['title']} — paper {r['paper_table']}" + (" (quick smoke run, not a result)" if r["quick"]
