@@ -40,22 +40,15 @@ import math
 import numpy as np
 
 from ..autodiff import functional as F
-from ..autodiff import init, nn
+from ..autodiff import nn
 from ..autodiff.upsample import upsample_bilinear
+from .mask_head import _kaiming  # the same init as the mask head (torchvision: kaiming normal, fan_out; bias 0)
 
 __all__ = ["KeypointRCNNHeads", "KeypointRCNNPredictor", "keypoints_to_heatmap", "keypointrcnn_loss",
            "bicubic_matrix", "resize_bicubic", "heatmaps_to_keypoints", "keypoint_flip_map", "flip_keypoints",
            "resize_keypoints", "check_keypoints"]
 
 BICUBIC_A = -0.75        # torch's (and OpenCV's) cubic convolution parameter
-
-
-def _kaiming(conv, rng):
-    """torchvision's init of the keypoint convs: kaiming normal (fan_out, ReLU), bias 0."""
-    init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu", rng=rng)
-    if conv.bias is not None:
-        init.zeros_(conv.bias)
-    return conv
 
 
 class KeypointRCNNHeads(nn.Sequential):
