@@ -77,7 +77,7 @@ def cmd_demo(args) -> None:
     from mrcnn_np.engine.demo import run_demo  # noqa: PLC0415
 
     run_demo(args.out, args.train, args.val, args.size, args.seed, results_dir=args.results, runs_dir=args.runs,
-             iterations=args.iters, threads=args.threads)
+             iterations=args.iters, threads=args.threads, workers=args.workers)
 
 
 def cmd_train(args) -> None:
@@ -95,7 +95,8 @@ def cmd_train(args) -> None:
                       checkpoint_every=args.checkpoint_every, log_every=args.log_every, out_dir=args.out)
     print(f"train: {train_set}")
     res = train(model_cfg, cfg, train_set, val_set, resume=args.resume, progress=None if args.progress is None
-                else args.progress == "bar", threads=args.threads)
+                else args.progress == "bar", threads=args.threads,
+                workers=args.workers)
     if res.evals:
         e = res.evals[-1]
         print("final: " + ", ".join(f"{t} AP {e[t]['AP']:.3f}" for t in ("bbox", "segm") if t in e))
@@ -199,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where demo_predictions.png and demo_metrics.json go (default: results)")
     p.add_argument("--runs", default="runs", help="where the run folder goes (default: runs)")
     p.add_argument("--iters", type=_positive, default=None, help="training iterations (default: the demo recipe's)")
-    p.add_argument("--threads", type=_positive, default=1, help="numba/BLAS threads (default: 1)")
+    p.add_argument("--threads", type=_positive, default=1, help="numba/BLAS threads per process (default: 1)")
+    p.add_argument("--workers", type=_positive, default=None,
+                   help="data-parallel processes per training step (default: the demo recipe's, 2)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("train", help="train Mask R-CNN on a data folder (annotations/{train,val}.json)")
@@ -220,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=_positive, default=100, help="checkpoint period (default: 100)")
     p.add_argument("--threads", type=_positive, default=1,
                    help="numba/BLAS threads (default: 1, fastest for the small model on a busy machine)")
+    p.add_argument("--workers", type=_positive, default=1,
+                   help="data-parallel processes, each computing the gradient of a share of the batch "
+                        "(default: 1; 2 uses both cores of a 2-core machine)")
     p.add_argument("--log-every", type=_positive, default=20, help="log line period without a bar (default: 20)")
     p.add_argument("--progress", choices=("bar", "lines"), default=None,
                    help="progress display (default: a bar on a terminal, log lines otherwise)")

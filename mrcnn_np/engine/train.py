@@ -40,10 +40,11 @@ import numpy as np
 
 from mrcnn_np.autodiff.optim import SGD, WarmupMultiStepLR, clip_grad_norm_
 from mrcnn_np.detection.convert import save_weights
-from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, loss_names, total_loss
+from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, loss_names
 from mrcnn_np.engine.checkpoint import (latest_checkpoint, read_checkpoint, save_checkpoint, write_classes,
                                         write_json_atomic)
 from mrcnn_np.engine.data import BatchLoader, sample_to_input
+from mrcnn_np.engine.parallel import ShardWorkers, combine, losses_backward, shard_sizes
 from mrcnn_np.threads import set_num_threads
 
 COLUMNS = ("iteration", *LOSS_NAMES, "total", "lr", "grad_norm", "num_pos_anchors", "num_pos_rois", "sec_per_iter")
@@ -210,7 +211,7 @@ def _fmt(values: dict) -> str:
 
 
 def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool = False, stop_at=None,
-          progress=None, log=print, threads: int | None = 1) -> TrainResult:
+          progress=None, log=print, threads: int | None = 1, workers: int = 1) -> TrainResult:
     """Train Mask R-CNN (``model_cfg``) with the recipe ``cfg`` on ``train_set`` (a CocoDataset).
 
     val_set: scored with COCO AP every ``cfg.eval_every`` iterations and at the end (None: never).
@@ -222,11 +223,16 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
     default: a bar when stderr is a terminal. log: where plain lines go (default print).
     threads: numba and BLAS threads from now on (``mrcnn_np.threads``); 1 (the default) is the
     fastest for the small teaching model on a shared 2-core machine; None leaves them alone.
+    workers: processes per step (``mrcnn_np.engine.parallel``): the batch is split into this
+    many shards whose gradients are computed in parallel and averaged. The losses depend on
+    it (each shard samples its own anchors and RoIs), so a run resumes only with the same
+    number; 1 (the default) is the plain single-process loop.
     Raises TrainingDiverged when a loss or the gradient is not finite; the checkpoints
     already written are kept.
     """
     if threads is not None:
         set_num_threads(threads)
+    sizes = shard_sizes(cfg.batch_size, int(workers))
     out = Path(cfg.out_dir)
     model = MaskRCNN(model_cfg, seed=cfg.seed)
     params = list(model.parameters())
@@ -244,6 +250,9 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
         model_arrays, optim_arrays, meta = read_checkpoint(ckpt)
         _check_same(meta["model_config"], _jsonable(model_cfg), "model config")
         _check_same(meta["train_config"], _jsonable(cfg), "train config", _RESUME_FREE)
+        if int(meta.get("workers", 1)) != len(sizes):
+            raise ValueError(f"{ckpt.name} was trained with workers={meta.get('workers', 1)}; resume it with "
+                             f"the same number (asked for {len(sizes)})")
         model.load_state_dict(model_arrays)
         opt.load_state_dict(optim_arrays)
         model.sampling_rng.bit_generator.state = meta["rng"]["sampling"]
@@ -263,7 +272,8 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
                    or None}
 
     def checkpoint(iteration):
-        meta = dict(meta_static, rng={"sampling": model.sampling_rng.bit_generator.state}, loader=loader.state())
+        meta = dict(meta_static, rng={"sampling": model.sampling_rng.bit_generator.state}, loader=loader.state(),
+                    workers=len(sizes))
         return save_checkpoint(out, iteration, model, opt, meta, keep=max(cfg.keep_checkpoints, 1))
 
     def evaluate(iteration):
@@ -288,33 +298,44 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
             f"(warmup {cfg.warmup_iters}, x{cfg.gamma} at {cfg.milestone_iters()})")
     model.train()
     it, completed = start, True
+    pool = None
+    bounds = np.cumsum([0, *sizes])
     try:
+        if len(sizes) > 1 and start < cfg.iterations:
+            pool = ShardWorkers(model_cfg, params, cfg.seed, len(sizes), names, threads)
         with open(csv_path, "a", newline="") as fcsv:
             writer = csv.writer(fcsv)
             for it in range(start, cfg.iterations):
                 t0 = time.perf_counter()
                 lr = sched.apply(opt, it)
                 images, targets, _ = loader.next_batch()
+                if pool is not None:  # shards 1.. to the helpers, shard 0 here
+                    pool.submit(it, [(images[a:b], targets[a:b]) for a, b in zip(bounds[1:-1], bounds[2:])])
+                    images, targets = images[:sizes[0]], targets[:sizes[0]]
                 try:
                     out_losses = model(images, targets)
                 except ValueError as e:  # activations overflowed inside the forward pass
                     if "NaN or inf" not in str(e):
                         raise
                     raise _diverged(f"the forward pass failed ({e})", it, lr, out) from None
-                values = {k: float(out_losses[k].data) for k in names if k in out_losses}
-                counts = (int(out_losses.get("num_pos_anchors", 0)), int(out_losses.get("num_pos_rois", 0)))
-                _stop_if_not_finite(values, it, lr, out)
-                loss = total_loss(out_losses)
                 opt.zero_grad()
-                loss.backward()
+                values, counts, total = losses_backward(out_losses, names)
+                if pool is not None:
+                    try:
+                        helpers = pool.collect()
+                    except RuntimeError as e:
+                        if "NaN or inf" not in str(e):
+                            raise
+                        raise _diverged(f"the forward pass failed ({e})", it, lr, out) from None
+                    values, counts, total = combine(params, values, counts, total, helpers, sizes)
+                _stop_if_not_finite(values, it, lr, out)
                 gnorm = clip_grad_norm_(params, cfg.clip if cfg.clip > 0 else math.inf)
                 _stop_if_not_finite({"the gradient norm": gnorm}, it, lr, out)
                 opt.step()
                 if not all(np.isfinite(p.data).all() for p in params):  # lr * grad overflowed
                     raise _diverged("a parameter became NaN or inf in the SGD step", it, lr, out)
                 dt = time.perf_counter() - t0
-                total = float(loss.data)
-                del out_losses, loss  # free the graph before the next forward
+                del out_losses  # free the graph before the next forward
                 writer.writerow([it, *(repr(values.get(k, 0.0)) for k in names), repr(total), repr(lr),
                                  repr(gnorm), *counts, f"{dt:.4f}"])
                 fcsv.flush()
@@ -339,6 +360,8 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
     finally:
         if bar is not None:
             bar.close()
+        if pool is not None:
+            pool.close()
     if completed:
         if start < cfg.iterations or latest_checkpoint(out) is None:
             checkpoint(cfg.iterations)
