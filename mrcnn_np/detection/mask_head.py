@@ -127,13 +127,17 @@ def mask_loss(mask_logits, labels, mask_targets, kind="sigmoid"):
     return F.cross_entropy(flat, pixel_class)
 
 
-def mask_probabilities(mask_logits, labels, kind="sigmoid"):
+def mask_probabilities(mask_logits, labels, kind="sigmoid", readout="class"):
     """Inference: the mask of each detection's predicted class, as probabilities.
 
     mask_logits: array (D, K, M, M); labels: (D,) predicted classes. Returns (D, M, M):
     sigmoid of the class channel (or of the single channel), or for the softmax head the
-    softmax probability of the class at each pixel.
+    softmax probability of the class at each pixel (readout "class", the default) or of
+    any object class, 1 - p(background) (readout "foreground": an analysis of the softmax
+    ablation, which separates "where is the object" from "which class is it").
     """
+    if readout not in ("class", "foreground"):
+        raise ValueError(f"readout must be 'class' or 'foreground', got {readout!r}")
     logits = np.asarray(mask_logits)
     d, k = logits.shape[:2]
     labels = np.asarray(labels, dtype=np.int64)
@@ -141,6 +145,7 @@ def mask_probabilities(mask_logits, labels, kind="sigmoid"):
     if kind == "softmax" and k > 1:
         z = logits - logits.max(axis=1, keepdims=True)
         e = np.exp(z)
-        return (e[np.arange(d), channel] / e.sum(axis=1)).astype(logits.dtype)
+        p = e / e.sum(axis=1, keepdims=True)
+        return (p[np.arange(d), channel] if readout == "class" else 1.0 - p[:, 0]).astype(logits.dtype)
     x = logits[np.arange(d), channel]
     return (0.5 * (1.0 + np.tanh(0.5 * x))).astype(logits.dtype)     # sigmoid without overflow

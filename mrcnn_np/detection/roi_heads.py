@@ -86,6 +86,7 @@ class RoIHeads(nn.Module):
         self.box_pool_size = mh.pool_size if self.c4 else rh.box_pool_size
         self.mask_pool_size = mh.pool_size
         self.mask_kind, self.mask_loss_kind = mh.kind, mh.loss
+        self.mask_readout = "class"   # softmax masks at inference: "class" or "foreground" (mask_probabilities)
         mask_channels = 1 if mh.class_agnostic else k
         if self.c4:
             # res5 (stage index 3) as the head; its first block has stride 2: 14 x 14 -> 7 x 7
@@ -192,7 +193,7 @@ class RoIHeads(nn.Module):
                     x = pool_rois(features, det_rois, self.box_pool_size, scales, **self.pool_kw)
                     shared = self.res5(x)
                 logits = self._mask_logits(features, det_rois, scales, shared).data
-                probs = mask_probabilities(logits, labels, kind=self.mask_loss_kind)
+                probs = mask_probabilities(logits, labels, kind=self.mask_loss_kind, readout=self.mask_readout)
             else:
                 m = self.mask_resolution
                 probs = np.zeros((0, m, m), np.float32)

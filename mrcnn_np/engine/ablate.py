@@ -435,6 +435,37 @@ def run_table(name: str, seeds: int | None = None, *, workers: int = 2, schedule
     return report
 
 
+# ---------------------------------------------------------------- analysis
+def softmax_readout(report: dict, num_images: int = 0) -> list:
+    """Mask-loss table: why the softmax loss scores so low. Each finished softmax run's model is
+    scored on the table's validation images twice: with the class readout (the softmax
+    probability of the detected class, what the table reports) and with the foreground readout
+    (1 - p(background), ``mask_probabilities``). If the foreground masks score far higher, the
+    softmax-trained mask branch knows where the object is, and the loss is in its class
+    competition, not in its localisation. Returns one row per run: variant, seed, and mask
+    AP/AP50/AP75 (percent) per readout."""
+    from mrcnn_np.engine.checkpoint import load_weights  # noqa: PLC0415
+    from mrcnn_np.engine.data import shapes_split  # noqa: PLC0415
+    from mrcnn_np.engine.train import evaluate_model  # noqa: PLC0415
+
+    softmax = {v["label"] for v in report["variants"] if v["changes"].get("mask_head.loss") == "softmax"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        val = shapes_split(report["data"]["dir"], "val")
+    rows = []
+    for run in report["runs"]:
+        if run["variant"] not in softmax or run.get("metrics") is None:
+            continue
+        model, _, _ = load_weights(run["run_dir"])
+        row = {"variant": run["variant"], "seed": run["seed"]}
+        for readout in ("class", "foreground"):
+            model.roi_heads.mask_readout = readout
+            with contextlib.redirect_stdout(io.StringIO()):
+                stats = evaluate_model(model, val, num_images)["segm"]["stats"]
+            row[readout] = {k: 100.0 * stats[k] for k in ("AP", "AP50", "AP75")}
+        rows.append(row)
+    return rows
+
+
 # ---------------------------------------------------------------- writing
 def _pm(stat) -> str:
     if stat is None or stat.get("mean") is None:
@@ -524,4 +555,4 @@ def format_markdown(report: dict) -> str:
 
 __all__ = ["METRICS", "QUICK_RECIPE", "RECIPE", "TABLES", "Table", "Variant", "aggregate", "command_line",
            "format_markdown", "get_table", "mean_std", "model_config", "results_table", "run_one", "run_table",
-           "train_config"]
+           "softmax_readout", "train_config"]

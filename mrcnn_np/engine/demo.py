@@ -24,7 +24,7 @@ from pathlib import Path
 DEMO_SHAPES = dict(min_size=16, min_objects=2, max_objects=8, rotate=False)
 # The demo's training recipe (TrainConfig fields). Sized so that data, training and
 # evaluation fit in about 10 minutes on 2 CPU cores (README: "Training the teaching model").
-DEMO_RECIPE = dict(iterations=2800, batch_size=4, lr=0.04, warmup_iters=100, checkpoint_every=250)
+DEMO_RECIPE = dict(iterations=2700, batch_size=4, lr=0.04, warmup_iters=100, checkpoint_every=250)
 # Data-parallel processes per step (engine/parallel.py): the batch of 4 is split 2 + 2 over
 # the machine's two cores.
 DEMO_WORKERS = 2

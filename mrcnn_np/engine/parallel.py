@@ -43,6 +43,27 @@ def shard_sizes(batch_size: int, workers: int) -> list:
     return [base + (1 if k < extra else 0) for k in range(workers)]
 
 
+def balanced_order(counts, sizes) -> list:
+    """An order of the batch's images that gives the shards similar work, and the lightest
+    shard to the main process (which also loads data and takes the SGD step).
+
+    counts: objects per image (the mask branch's cost grows with the positive RoIs, i.e.
+    with the objects); sizes: images per shard (``shard_sizes``). Greedy: the image with the
+    most objects goes to the least loaded shard that has room (ties: lower index first).
+    Returns the image indices, shard 0's first, then shard 1's, ...
+    """
+    shards = [[] for _ in sizes]
+    load = [0] * len(sizes)
+    for i in sorted(range(len(counts)), key=lambda i: (-int(counts[i]), i)):
+        k = min((k for k in range(len(sizes)) if len(shards[k]) < sizes[k]), key=lambda k: (load[k], k))
+        shards[k].append(i)
+        load[k] += int(counts[i])
+    # the lightest shard of the main process's size goes to the main process
+    main = min((k for k in range(len(sizes)) if sizes[k] == sizes[0]), key=lambda k: (load[k], k))
+    shards[0], shards[main] = shards[main], shards[0]
+    return [i for shard in shards for i in shard]
+
+
 def shard_rng(seed: int, iteration: int, shard: int) -> np.random.Generator:
     """The sampling generator of helper ``shard`` at ``iteration`` (a pure function: resumable)."""
     return np.random.default_rng([int(seed), 3, int(iteration), int(shard)])
@@ -221,4 +242,4 @@ def combine(params, main_values, main_counts, main_total, helpers, sizes):
     return values, counts, total
 
 
-__all__ = ["ShardWorkers", "combine", "losses_backward", "shard_rng", "shard_sizes"]
+__all__ = ["ShardWorkers", "balanced_order", "combine", "losses_backward", "shard_rng", "shard_sizes"]

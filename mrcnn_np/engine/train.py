@@ -44,7 +44,7 @@ from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, loss_names
 from mrcnn_np.engine.checkpoint import (latest_checkpoint, read_checkpoint, save_checkpoint, write_classes,
                                         write_json_atomic)
 from mrcnn_np.engine.data import BatchLoader, sample_to_input
-from mrcnn_np.engine.parallel import ShardWorkers, combine, losses_backward, shard_sizes
+from mrcnn_np.engine.parallel import ShardWorkers, balanced_order, combine, losses_backward, shard_sizes
 from mrcnn_np.threads import set_num_threads
 
 COLUMNS = ("iteration", *LOSS_NAMES, "total", "lr", "grad_norm", "num_pos_anchors", "num_pos_rois", "sec_per_iter")
@@ -310,6 +310,8 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
                 lr = sched.apply(opt, it)
                 images, targets, _ = loader.next_batch()
                 if pool is not None:  # shards 1.. to the helpers, shard 0 here
+                    order = balanced_order([len(t["boxes"]) for t in targets], sizes)
+                    images, targets = [images[i] for i in order], [targets[i] for i in order]
                     pool.submit(it, [(images[a:b], targets[a:b]) for a, b in zip(bounds[1:-1], bounds[2:])])
                     images, targets = images[:sizes[0]], targets[:sizes[0]]
                 try:

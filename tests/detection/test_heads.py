@@ -63,6 +63,13 @@ def test_mask_probabilities():
     q = mask_probabilities(logits, np.array([2, 1]), kind="softmax")
     e = np.exp(logits[1])
     np.testing.assert_allclose(q[1], e[1] / e.sum(0), rtol=1e-5)
+    # foreground readout: any object class, 1 - p(background); for the sigmoid it changes nothing
+    f = mask_probabilities(logits, np.array([2, 1]), kind="softmax", readout="foreground")
+    np.testing.assert_allclose(f[1], (e[1] + e[2]) / e.sum(0), rtol=1e-5)
+    assert (f >= q - 1e-6).all()
+    np.testing.assert_array_equal(mask_probabilities(logits, np.array([2, 1]), readout="foreground"), p)
+    with pytest.raises(ValueError, match="readout must be"):
+        mask_probabilities(logits, np.array([2, 1]), readout="any")
 
 
 def test_mlp_mask_head_shapes_and_gradient():

@@ -6,7 +6,7 @@ import pytest
 
 from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN
 from mrcnn_np.engine.data import BatchLoader, shapes_split
-from mrcnn_np.engine.parallel import ShardWorkers, combine, losses_backward, shard_rng, shard_sizes
+from mrcnn_np.engine.parallel import ShardWorkers, balanced_order, combine, losses_backward, shard_rng, shard_sizes
 from mrcnn_np.engine.train import COLUMNS, TrainConfig, read_losses, train
 
 from .conftest import TINY
@@ -28,6 +28,18 @@ def train_set(shapes64):
 @pytest.mark.parametrize("batch, workers, sizes", [(4, 1, [4]), (4, 2, [2, 2]), (5, 2, [3, 2]), (3, 3, [1, 1, 1])])
 def test_shard_sizes(batch, workers, sizes):
     assert shard_sizes(batch, workers) == sizes
+
+
+@pytest.mark.parametrize("counts, sizes, order", [
+    ([8, 2, 7, 3], [2, 2], [0, 1, 2, 3]),      # loads 10 / 10 (8 + 2, 7 + 3)
+    ([1, 1, 9, 1], [2, 2], [0, 1, 2, 3]),      # 9 + 1 against 1 + 1: the main process takes 1 + 1
+    ([5, 5, 5], [2, 1], [0, 2, 1]),
+    ([0, 4, 0, 4, 2], [2, 2, 1], [1, 0, 3, 2, 4]),
+    ([3, 2], [2], [0, 1]),
+])
+def test_balanced_order(counts, sizes, order):
+    got = balanced_order(counts, sizes)
+    assert got == order and sorted(got) == list(range(len(counts)))
 
 
 @pytest.mark.parametrize("batch, workers", [(2, 3), (4, 0)])
