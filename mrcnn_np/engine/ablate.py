@@ -393,6 +393,7 @@ def run_table(name: str, seeds: int | None = None, *, workers: int = 2, schedule
     client = connect(scheduler, connect_timeout) if scheduler else None   # a bad address fails before the data
     with client if client is not None else contextlib.nullcontext():
         # the data once, here, before any run starts (the workers only read it)
+        commit, dirty = git_commit()   # the code the runs start with (later commits do not change them)
         data_dir = (Path(data_root) / f"ablation_{name}{suffix}").resolve()
         _, stats = ensure_shapes(data_dir, recipe["train_images"], recipe["val_images"], table.data.image_size,
                                  DATA_SEED, table.data, progress=progress)
@@ -409,7 +410,6 @@ def run_table(name: str, seeds: int | None = None, *, workers: int = 2, schedule
                 bar.set_postfix_str(f"{res['variant']} s{res['seed']}: "
                                     + (f"mask AP {ap:.1f}" if ap is not None else "diverged"), refresh=False)
                 bar.update(1)
-    commit, dirty = git_commit()
     report = {
         "table": name, "title": table.title, "paper_table": table.paper_table, "paper_setting": table.paper_setting,
         "command": command, "seeds": list(range(seeds)), "git_commit": commit, "git_dirty": dirty,
@@ -550,6 +550,8 @@ def format_markdown(report: dict) -> str:
         cells = [_num(m.get(k)) for k in METRICS] if m else ["diverged"] + ["–"] * 5
         lines.append(f"| {run['variant']} | {run['seed']} | " + " | ".join(cells)
                      + f" | {run.get('seconds', 0):.0f}{' (reused)' if run.get('reused') else ''} |")
+    if r.get("note"):  # what the numbers alone do not say (how the run went), added to the JSON by hand
+        lines += ["", "## Note", "", r["note"]]
     return "\n".join(lines) + "\n"
 
 

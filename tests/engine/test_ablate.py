@@ -16,8 +16,8 @@ from mrcnn_np.datasets.shapes import random_scene
 from mrcnn_np.detection.config import with_fields
 from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, total_loss
 from mrcnn_np.detection.pooler import infer_scales
-from mrcnn_np.engine.ablate import (METRICS, QUICK_RECIPE, TABLES, _slug, aggregate, get_table, mean_std,
-                                    model_config, run_one, run_table, train_config)
+from mrcnn_np.engine.ablate import (METRICS, QUICK_RECIPE, TABLES, _slug, aggregate, format_markdown, get_table,
+                                    mean_std, model_config, run_one, run_table, train_config)
 from mrcnn_np.engine.train import read_losses
 
 ALL_VARIANTS = [(t.name, v.label) for t in TABLES.values() for v in t.variants]
@@ -146,6 +146,8 @@ def test_quick_table_writes_markdown_and_json(quick_local, capsys):
     assert not (tmp / "results" / "ablation_mask_loss.md").exists()                # quick never replaces results
     for run in report["runs"]:
         assert (tmp / "runs" / "mask_loss_quick").resolve() in Path(run["run_dir"]).parents
+    assert "## Note" not in md
+    assert format_markdown(dict(report, note="paused for 3 min")).endswith("\n## Note\n\npaused for 3 min\n")
 
 
 def test_dask_local_cluster_gives_the_local_pool_numbers(quick_local, tmp_path):
