@@ -144,8 +144,8 @@ TABLES = {t.name: t for t in (
           "is large relative to the object, as for COCO's small objects. Mask AP75 is where it should show. "
           "Table 2d reports RoIPool and RoIAlign only; its RoIAlign stands beside our RoIAlign (avg).",
           _roi_variants(),
-          # 30 runs, half of them C4: 500 iterations each keeps the table within its hour on 2 cores
-          recipe=dict(iterations=500)),
+          # 30 runs, half of them C4: 400 iterations each keeps the table within its hour on 2 cores
+          recipe=dict(iterations=400)),
     Table("mask_loss", "Mask loss", "Table 2b (and the class-agnostic remark)", "ResNet-50-C4, COCO minival",
           ShapesConfig(min_objects=3, max_objects=8, min_size=16, max_size=56, overlap_prob=0.9, rotate=False),
           "Crowded scenes: 90 % of objects are placed on top of an earlier one, and classes are drawn "
@@ -176,7 +176,7 @@ TABLES = {t.name: t for t in (
            Variant(f"C4, layers {_DEEPER_LAYERS}", {**C4, **_DEEPER}, _paper((32.7, 54.2, 34.3))),
            Variant(f"FPN, layers {_LAYERS}", {}, _paper((33.6, 55.2, 35.3))),
            Variant(f"FPN, layers {_DEEPER_LAYERS}", dict(_DEEPER), _paper((35.4, 57.3, 37.5)))),
-          recipe=dict(iterations=800)),   # half the runs are C4 (slower steps): within the hour
+          recipe=dict(iterations=700)),   # half the runs are C4 (slower steps): within the hour
     Table("mask_resolution", "Mask resolution (not in the paper)", "beyond the paper (it uses 28 x 28 with FPN, "
           "14 x 14 with C4)", "—",
           ShapesConfig(min_objects=1, max_objects=4, min_size=32, max_size=96, overlap_prob=0.3, rotate=False),
