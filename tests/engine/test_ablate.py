@@ -17,7 +17,8 @@ from mrcnn_np.detection.config import with_fields
 from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, total_loss
 from mrcnn_np.detection.pooler import infer_scales
 from mrcnn_np.engine.ablate import (METRICS, QUICK_RECIPE, TABLES, _slug, aggregate, format_markdown, get_table,
-                                    mean_std, model_config, run_one, run_table, train_config)
+                                    mean_std, model_config, oracle_mask_iou, run_one, run_table, softmax_readout,
+                                    train_config)
 from mrcnn_np.engine.train import read_losses
 
 ALL_VARIANTS = [(t.name, v.label) for t in TABLES.values() for v in t.variants]
@@ -207,3 +208,18 @@ def test_cli_errors_are_one_line(capsys, tmp_path):
     with pytest.raises(ValueError, match="cannot connect to the Dask scheduler at 'tcp://127.0.0.1:1'"):
         run_table("roi", quick=True, scheduler="tcp://127.0.0.1:1", connect_timeout=0.5, data_root=tmp_path,
                   progress=False)
+
+
+def test_analyses_of_a_finished_table(quick_local):
+    """softmax_readout re-scores the softmax runs with both readouts; oracle_mask_iou scores every run's
+    mask branch on ground-truth boxes. On the quick runs the numbers mean nothing; their shape does."""
+    _, report = quick_local
+    rows = softmax_readout(report)
+    assert [r["variant"] for r in rows] == ["softmax (multinomial)"]
+    (row,) = rows
+    assert row["class"]["AP"] == pytest.approx(report["runs"][0]["metrics"]["mask_AP"], abs=1e-6)
+    assert set(row["foreground"]) == {"AP", "AP50", "AP75"}
+    oracle = oracle_mask_iou(report)
+    assert [(r["variant"], r["seed"]) for r in oracle] == [(r["variant"], r["seed"]) for r in report["runs"]]
+    for r in oracle:
+        assert r["objects"] > 0 and 0 <= r["mean_iou"] <= 1 and 0 <= r["iou_090"] <= r["iou_075"] <= 1
