@@ -29,7 +29,6 @@ Shapes::
 from __future__ import annotations
 
 import multiprocessing as mp
-import traceback
 from multiprocessing import shared_memory
 
 import numpy as np
@@ -107,7 +106,7 @@ def _helper(rank, model_cfg, seed, threads, names, param_name, grad_name, conn):
     shm_g = shared_memory.SharedMemory(name=grad_name)
     try:
         _, pviews = _views(shm_p.buf, params)
-        gflat, gviews = _views(shm_g.buf, params)
+        _, gviews = _views(shm_g.buf, params)
         while True:
             msg = conn.recv()
             if msg is None:
@@ -117,8 +116,6 @@ def _helper(rank, model_cfg, seed, threads, names, param_name, grad_name, conn):
                 for p, v in zip(params, pviews):
                     np.copyto(p.data, v)
                 model.sampling_rng = shard_rng(seed, it, rank)
-                for p in params:
-                    p.grad = None
                 values, counts, total = losses_backward(model(images, targets), names)
                 for p, g in zip(params, gviews):
                     if p.grad is None:
@@ -127,10 +124,10 @@ def _helper(rank, model_cfg, seed, threads, names, param_name, grad_name, conn):
                         np.copyto(g, p.grad)
                 conn.send(("ok", values, counts, total))
             except Exception as e:  # noqa: BLE001 - reported to the main process, which raises
-                conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
-            for p in params:
+                conn.send(("error", f"{type(e).__name__}: {e}"))
+            for p in params:  # the next step starts from no gradient
                 p.grad = None
-        del pviews, gviews, gflat
+        del pviews, gviews
     finally:
         shm_p.close()
         shm_g.close()
