@@ -17,8 +17,8 @@ from mrcnn_np.detection.config import with_fields
 from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, total_loss
 from mrcnn_np.detection.pooler import infer_scales
 from mrcnn_np.engine.ablate import (METRICS, QUICK_RECIPE, TABLES, _slug, aggregate, format_markdown, get_table,
-                                    mean_std, model_config, oracle_mask_iou, run_one, run_table, softmax_readout,
-                                    train_config)
+                                    mean_std, model_config, run_one, run_table, train_config)
+from mrcnn_np.engine.ablate_analysis import oracle_mask_iou, softmax_readout
 from mrcnn_np.engine.train import read_losses
 
 ALL_VARIANTS = [(t.name, v.label) for t in TABLES.values() for v in t.variants]
