@@ -66,6 +66,8 @@ def test_pth_to_numpy_model_matches_torchvision(tmp_path):
     torch.save(tv.state_dict(), tmp_path / "tv.pth")
     assert main(["--export-npz", str(tmp_path / "tv.pth"), str(tmp_path / "tv.npz")]) == 0
     assert main([str(tmp_path / "tv.npz"), str(tmp_path / "ours")]) == 0
+    for big in ("tv.pth", "tv.npz"):    # ~170 MB each; pytest keeps the last three tmp folders
+        (tmp_path / big).unlink()
     cfg = json.loads((tmp_path / "ours.json").read_text())
     assert cfg["num_classes"] == 91
     # BatchNorm2d of an unpretrained torchvision model has eps 1e-5; the COCO weights use 0
@@ -74,6 +76,7 @@ def test_pth_to_numpy_model_matches_torchvision(tmp_path):
     model = MaskRCNN(with_fields(config_from_dict(cfg), min_size=(160,), max_size=200,
                                  frozen_bn_eps=1e-5, **{"roi_heads.score_thresh": 0.0}))
     model.load_state_dict(read_state_dict(tmp_path / "ours.npz"))
+    (tmp_path / "ours.npz").unlink()
     img = np.random.default_rng(0).uniform(size=(3, 120, 150)).astype(np.float32)
     with torch.no_grad():
         want = tv([torch.from_numpy(img)])[0]
