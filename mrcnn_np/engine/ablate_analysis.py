@@ -5,15 +5,25 @@ returns it), reloads the runs' trained models from their run folders and scores 
 again on the table's validation images in another way:
 
     softmax_readout   mask-loss table: the softmax runs read out as p(class) and as 1 - p(background)
-    oracle_mask_iou   any FPN / C5 table: the mask branch on ground-truth boxes (detection factored out)
+    oracle_mask_iou   any table: the mask branch on ground-truth boxes (detection factored out)
+    runs_on_disk      whether the run folders (not in git) are here to reload
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
 
 import numpy as np
+
+
+def runs_on_disk(report: dict) -> bool:
+    """Whether every finished run of ``report`` still has its folder (weights) on this machine.
+
+    ``results/`` is in git, the run folders are not: a fresh clone has the tables but must run a
+    table again before the analyses below, which reload the trained models, can say anything."""
+    return all(Path(r["run_dir"]).is_dir() for r in report["runs"] if r.get("metrics") is not None)
 
 
 def softmax_readout(report: dict, num_images: int = 0) -> list:
@@ -47,12 +57,12 @@ def softmax_readout(report: dict, num_images: int = 0) -> list:
 
 
 def oracle_mask_iou(report: dict, num_images: int = 0) -> list:
-    """Mask quality with detection factored out (FPN and C5 models). For each finished run, every
-    validation object's ground-truth box and class go through the run's trained mask branch
-    (RoI pooling, mask head, the class's mask pasted at 0.5, as at test time), and the mask is
-    compared with the object's true mask. Mask AP multiplies detection and segmentation quality;
-    this isolates the second (used for the mask-resolution table). Returns one row per run:
-    variant, seed, mean IoU and the fraction of objects with IoU >= 0.75 and >= 0.9."""
+    """Mask quality with detection factored out. For each finished run, every validation object's
+    ground-truth box and class go through the run's trained mask branch (RoI pooling with the run's
+    RoI operation, for C4 the res5 head, the mask head, the class's mask pasted at 0.5, as at test
+    time), and the mask is compared with the object's true mask. Mask AP multiplies detection and
+    segmentation quality; this isolates the second (the mask-resolution and RoI tables). Returns one
+    row per run: variant, seed, mean IoU and the fraction of objects with IoU >= 0.75 and >= 0.9."""
     from mrcnn_np.autodiff import no_grad  # noqa: PLC0415
     from mrcnn_np.datasets.transforms import prepare_batch  # noqa: PLC0415
     from mrcnn_np.detection.mask_head import mask_probabilities  # noqa: PLC0415
@@ -70,8 +80,6 @@ def oracle_mask_iou(report: dict, num_images: int = 0) -> list:
         if run.get("metrics") is None:
             continue
         model, _, _ = load_weights(run["run_dir"])
-        if model.cfg.architecture == "c4":
-            raise ValueError("oracle_mask_iou reads the mask branch of FPN and C5 models, not C4 (res5 head)")
         tc, heads = model.cfg.transform, model.roi_heads
         ious = []
         for i in range(n):
@@ -84,7 +92,9 @@ def oracle_mask_iou(report: dict, num_images: int = 0) -> list:
             with no_grad():
                 _, roi_feats = model.features(batch)
                 scales = infer_scales([f.shape for f in roi_feats], sizes)
-                logits = heads._mask_logits(roi_feats, boxes_to_rois([target["boxes"] * ratio]), scales).data
+                rois = boxes_to_rois([target["boxes"] * ratio])
+                shared = heads._box_outputs(roi_feats, rois, scales)[2] if heads.c4 else None   # res5 output
+                logits = heads._mask_logits(roi_feats, rois, scales, shared).data
             probs = mask_probabilities(logits, target["labels"], kind=heads.mask_loss_kind)
             pasted = paste_masks_in_image(probs, target["boxes"], image.shape[1:]) >= 0.5
             gt = target["masks"] > 0
@@ -99,4 +109,4 @@ def oracle_mask_iou(report: dict, num_images: int = 0) -> list:
     return rows
 
 
-__all__ = ["oracle_mask_iou", "softmax_readout"]
+__all__ = ["oracle_mask_iou", "runs_on_disk", "softmax_readout"]

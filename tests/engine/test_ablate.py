@@ -18,7 +18,7 @@ from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, total_loss
 from mrcnn_np.detection.pooler import infer_scales
 from mrcnn_np.engine.ablate import (METRICS, QUICK_RECIPE, TABLES, _slug, aggregate, format_markdown, get_table,
                                     mean_std, model_config, run_one, run_table, train_config)
-from mrcnn_np.engine.ablate_analysis import oracle_mask_iou, softmax_readout
+from mrcnn_np.engine.ablate_analysis import oracle_mask_iou, runs_on_disk, softmax_readout
 from mrcnn_np.engine.train import read_losses
 
 ALL_VARIANTS = [(t.name, v.label) for t in TABLES.values() for v in t.variants]
@@ -223,3 +223,26 @@ def test_analyses_of_a_finished_table(quick_local):
     assert [(r["variant"], r["seed"]) for r in oracle] == [(r["variant"], r["seed"]) for r in report["runs"]]
     for r in oracle:
         assert r["objects"] > 0 and 0 <= r["mean_iou"] <= 1 and 0 <= r["iou_090"] <= r["iou_075"] <= 1
+
+
+def test_oracle_mask_iou_reads_c4_runs_through_res5(tmp_path):
+    """A C4 run (RoI table, stride 16) goes through the res5 head; the oracle scores its masks."""
+    from mrcnn_np.datasets.shapes import ensure_shapes
+    table = TABLES["roi"]
+    data = tmp_path / "data"
+    ensure_shapes(data, 4, 2, table.data.image_size, 0, table.data, progress=False)
+    label = "RoIAlign (avg), stride 16"
+    res = run_one(dict(table="roi", variant=label, seed=0, data_dir=str(data), recipe=dict(QUICK_RECIPE),
+                       run_dir=str(tmp_path / "run")))
+    assert res["metrics"] is not None
+    (row,) = oracle_mask_iou({"data": {"dir": str(data)}, "runs": [res]})
+    assert (row["variant"], row["seed"]) == (label, 0)
+    assert row["objects"] > 0 and 0 <= row["mean_iou"] <= 1 and 0 <= row["iou_090"] <= row["iou_075"] <= 1
+
+
+def test_runs_on_disk(tmp_path):
+    (tmp_path / "a").mkdir()
+    runs = [{"run_dir": str(tmp_path / "a"), "metrics": {}}, {"run_dir": str(tmp_path / "gone"), "metrics": None}]
+    assert runs_on_disk({"runs": runs})                      # a diverged run's folder is not needed
+    runs[1]["metrics"] = {"mask_AP": 1.0}
+    assert not runs_on_disk({"runs": runs})
