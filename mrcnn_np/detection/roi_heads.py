@@ -123,9 +123,14 @@ class RoIHeads(nn.Module):
             self.keypoint_predictor = KeypointRCNNPredictor(self.keypoint_head.out_channels, kh.num_keypoints, rng=rng)
 
     # ---------------------------------------------------------------- pieces
-    def _box_outputs(self, features, rois, scales):
+    def _box_features(self, features, rois, scales):
+        """The box head's input to its predictor: res5 of the pooled RoIs (C4, shared with the
+        mask branch) or the fc head's output."""
         x = pool_rois(features, rois, self.box_pool_size, scales, **self.pool_kw)
-        x = self.res5(x) if self.c4 else self.box_head(x)
+        return self.res5(x) if self.c4 else self.box_head(x)
+
+    def _box_outputs(self, features, rois, scales):
+        x = self._box_features(features, rois, scales)
         class_logits, box_regression = self.box_predictor(x)
         return class_logits, box_regression, x
 
@@ -188,10 +193,7 @@ class RoIHeads(nn.Module):
             det_rois = boxes_to_rois([d["boxes"] for d in dets])
             labels = np.concatenate([d["labels"] for d in dets])
             if len(det_rois):
-                shared = None
-                if self.c4:
-                    x = pool_rois(features, det_rois, self.box_pool_size, scales, **self.pool_kw)
-                    shared = self.res5(x)
+                shared = self._box_features(features, det_rois, scales) if self.c4 else None
                 logits = self._mask_logits(features, det_rois, scales, shared).data
                 probs = mask_probabilities(logits, labels, kind=self.mask_loss_kind, readout=self.mask_readout)
             else:

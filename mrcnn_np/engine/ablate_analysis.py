@@ -93,7 +93,7 @@ def oracle_mask_iou(report: dict, num_images: int = 0) -> list:
                 _, roi_feats = model.features(batch)
                 scales = infer_scales([f.shape for f in roi_feats], sizes)
                 rois = boxes_to_rois([target["boxes"] * ratio])
-                shared = heads._box_outputs(roi_feats, rois, scales)[2] if heads.c4 else None   # res5 output
+                shared = heads._box_features(roi_feats, rois, scales) if heads.c4 else None   # res5 output
                 logits = heads._mask_logits(roi_feats, rois, scales, shared).data
             probs = mask_probabilities(logits, target["labels"], kind=heads.mask_loss_kind)
             pasted = paste_masks_in_image(probs, target["boxes"], image.shape[1:]) >= 0.5
