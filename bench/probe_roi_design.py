@@ -69,15 +69,14 @@ def diagnose(run_dir: str, data_dir: str, n_images: int = 40) -> dict:
 
 def run(args):
     name, data_dir, iters, out = args
-    from mrcnn_np.detection.config import preset, with_fields
+    from mrcnn_np.engine.ablate import TABLES, Variant, model_config
     from mrcnn_np.engine.data import shapes_split
     from mrcnn_np.engine.train import TrainConfig, train
 
     with contextlib.redirect_stdout(io.StringIO()):
         tr, va = shapes_split(data_dir, "train"), shapes_split(data_dir, "val")
-    cfg = with_fields(preset("teaching"), num_classes=len(tr.class_names),
-                      **{"transform.min_size": (128,), "transform.max_size": 128})
-    cfg = with_fields(cfg, **variant_changes(name))
+    # the RoI table's model (teaching preset at 128 px) with this probe's variant
+    cfg = model_config(TABLES["roi"], Variant(name, variant_changes(name)), len(tr.class_names))
     tc = TrainConfig(iterations=iters, batch_size=4, lr=0.04, warmup_iters=100, milestones=(0.75, 0.9), clip=0.0,
                      seed=0, out_dir=out, eval_every=iters // 3, eval_images=100, checkpoint_every=iters,
                      keep_checkpoints=1, log_every=0)

@@ -1,15 +1,15 @@
 import subprocess
 import sys
+from pathlib import Path
 
 from mrcnn_np.scratch import remove_scratch, scratch_dir
 
 
 def test_scratch_dir_is_removed_at_exit(tmp_path):
-    code = ("import sys; from mrcnn_np.scratch import scratch_dir\n"
+    code = ("from mrcnn_np.scratch import scratch_dir\n"
             "d = scratch_dir('t_'); (d / 'sub').mkdir(); (d / 'sub' / 'f.npz').write_bytes(b'x' * 1000)\n"
             "print(d)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    from pathlib import Path
     made = Path(out.stdout.strip())
     assert made.name.startswith("t_")
     assert not made.exists()
