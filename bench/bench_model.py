@@ -30,7 +30,7 @@ H, W = 800, 1066
 def _image():
     import numpy as np
     from mrcnn_np.datasets.shapes import random_scene
-    from mrcnn_np.datasets.transforms import resize_image
+    from mrcnn_np.detection.transform import resize_image
     img = random_scene(0, 256)["image"].transpose(2, 0, 1).astype(np.float32) / 255
     return np.clip(resize_image(img, (H, W)), 0, 1).astype(np.float32)
 

@@ -1,5 +1,5 @@
 // nms.cu -- greedy non-maximum suppression, the pairwise part as a bit mask (torchvision's
-// CUDA strategy, REFERENCE.md section 5). Twin: mrcnn_np/ops/nms.py.
+// CUDA strategy, docs/REFERENCE.md section 5). Twin: mrcnn_np/ops/nms.py.
 //
 // Greedy NMS is sequential (whether box i survives depends on the survivors before it),
 // but its expensive part -- N^2 IoU tests -- is not. With the boxes sorted by decreasing

@@ -3,7 +3,7 @@
 // Each output bin (k, c, ph, pw) is the average (or max) of gh x gw bilinear samples taken
 // at regular points inside the bin of RoI k, with no rounding of the RoI or the bins.
 // The twin in NumPy/numba is mrcnn_np/ops/roi_align.py; the helpers carry the same names
-// (bilinear_interpolate, bilinear_interpolate_gradient). Spec: REFERENCE.md section 8.
+// (bilinear_interpolate, bilinear_interpolate_gradient). Spec: docs/REFERENCE.md section 8.
 //
 //   input  (N, C, H, W)      rois (K, 5) [batch_index, x1, y1, x2, y2] in input pixels / scale
 //   output (K, C, PH, PW)    argmax (K, C, PH, PW) int: winning sample iy*gw + ix (max only)

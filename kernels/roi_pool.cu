@@ -1,5 +1,5 @@
 // roi_pool.cu -- RoIPool forward (max with argmax) and backward (Fast R-CNN; torchvision
-// semantics, REFERENCE.md section 7). Twin: mrcnn_np/ops/roi_pool.py.
+// semantics, docs/REFERENCE.md section 7). Twin: mrcnn_np/ops/roi_pool.py.
 //
 // The RoI corners are rounded to the feature grid (C round(): half away from zero), the
 // rounded box (inclusive corners, hence +1) is cut into PH x PW bins with floor/ceil edges,

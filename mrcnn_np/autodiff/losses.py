@@ -6,7 +6,7 @@
 * ``smooth_l1_loss(input, target, beta)``: ``0.5 x^2 / beta`` if ``|x| < beta`` else
   ``|x| - 0.5 beta`` (torchvision uses beta = 1/9 for the RPN and box losses; beta = 0 is
   L1). torchvision *sums* and divides by the number of sampled anchors/RoIs, so the
-  default reduction here is "sum" and the caller divides (REFERENCE §6, §10).
+  default reduction here is "sum" and the caller divides (docs/REFERENCE.md §6, §10).
 * ``binary_cross_entropy_with_logits(logits, targets)``: ``max(x,0) - x*t + log(1+e^{-|x|})``
   (stable); RPN objectness and the mask loss (per-pixel sigmoid BCE averaged over
   P x 28 x 28, Mask R-CNN §3 "L_mask"). Targets may be soft (in [0, 1]).

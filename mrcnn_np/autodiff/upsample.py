@@ -10,7 +10,7 @@ fixed (out, in) matrix ``A`` whose row ``o`` holds the two weights of output ``o
     out = A_y @ x @ A_x.T           (per (n, c) plane)
     dx  = A_y.T @ dout @ A_x        (the backward is the transpose of the same matrices)
 
-Row weights follow torch exactly (REFERENCE §11 step 5 describes the same rule):
+Row weights follow torch exactly (docs/REFERENCE.md §11 step 5 describes the same rule):
 * ``align_corners=False``: source coordinate ``src = (dst + 0.5) * scale - 0.5``, clamped
   to 0 when negative; ``scale = in / out`` when a ``size`` is given and
   ``1 / scale_factor`` when a ``scale_factor`` is given (``recompute_scale_factor=False``,

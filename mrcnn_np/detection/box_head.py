@@ -9,7 +9,7 @@ appended to the proposals so that every object has at least one perfect positive
 
 At inference, ``postprocess_detections`` scores each proposal for every class (softmax),
 decodes a class-specific box, drops background, low scores and tiny boxes, runs NMS per
-class and keeps the best ``detections_per_img`` (REFERENCE §10).
+class and keeps the best ``detections_per_img`` (docs/REFERENCE.md §10).
 
 Shapes::
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 
 from .backbone import RESNET50, RESNET101, RESNEXT101_32X8D, BackboneConfig
-from ..datasets.transforms import IMAGENET_MEAN, IMAGENET_STD
+from .transform import IMAGENET_MEAN, IMAGENET_STD
 
 FPN_ANCHOR_SIZES = ((32,), (64,), (128,), (256,), (512,))
 

@@ -17,7 +17,7 @@ never downloads anything)::
     detections = model.predict([image_chw_float_in_0_1])
 
 torchvision's COCO_V1 detection weights use frozen batch norm with eps = 0.0
-(REFERENCE §12); ``convert_state_dict`` records that in the config.
+(docs/REFERENCE.md §12); ``convert_state_dict`` records that in the config.
 Without torch here, export the state_dict to ``.npz`` on a machine that has torch::
 
     python -m mrcnn_np.detection.convert --export-npz weights.pth weights.npz

@@ -11,7 +11,7 @@ per-pixel sigmoid of the mask branch). The head (as in torchvision / Detectron):
     (28 x 28) -> 2x bilinear upsampling -> (K, 56, 56) logits
 
 The paper: "We found that a relatively high resolution output (compared to masks) is
-required for keypoint-level localization accuracy". Exact semantics (REFERENCE §14):
+required for keypoint-level localization accuracy". Exact semantics (docs/REFERENCE.md §14):
 
 * Targets (``keypoints_to_heatmap``): a keypoint (x, y, v) in RoI (x1, y1, x2, y2) falls
   in cell ``ix = floor((x - x1) * S / (x2 - x1))`` (same for y); a keypoint exactly on the

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autodiff import Tensor, nn, no_grad
-from ..datasets.transforms import postprocess, prepare_batch
+from .transform import postprocess, prepare_batch
 from .anchors import AnchorGenerator
 from .backbone import ResNet
 from .config import MaskRCNNConfig
@@ -123,9 +123,11 @@ class MaskRCNN(nn.Module):
             return feats, feats
         return feats, feats[:-1]
 
-    def forward(self, images, targets=None, *, return_intermediates=False):
+    def forward(self, images, targets=None, *, return_intermediates=False, mask_readout="class"):
         """Training (``targets`` given and ``self.training``): dict of losses and counts.
-        Inference: list of per-image detection dicts in original-image pixels."""
+        Inference: list of per-image detection dicts in original-image pixels.
+        mask_readout: softmax-trained masks read as p(class) ("class") or 1 - p(background)
+        ("foreground"); see ``mask_probabilities``."""
         tc = self.cfg.transform
         training = self.training and targets is not None
         if self.training and targets is None:
@@ -158,7 +160,7 @@ class MaskRCNN(nn.Module):
             out["num_pos_rois"] = roi_info["num_pos_rois"]
             inter.update(roi_info)
         else:
-            dets = self.roi_heads.forward_test(roi_feats, proposals, scales, image_sizes)
+            dets = self.roi_heads.forward_test(roi_feats, proposals, scales, image_sizes, mask_readout)
             inter["detections_resized"] = dets
             out = postprocess(dets, image_sizes, original_sizes)
             for d, size, orig in zip(out, image_sizes, original_sizes):
@@ -169,13 +171,13 @@ class MaskRCNN(nn.Module):
             return out, inter
         return out
 
-    def predict(self, images):
+    def predict(self, images, *, mask_readout="class"):
         """Inference without a graph: ``eval()`` + ``no_grad()`` + forward."""
         was_training = self.training
         self.eval()
         try:
             with no_grad():
-                return self.forward(images)
+                return self.forward(images, mask_readout=mask_readout)
         finally:
             self.train(was_training)
 

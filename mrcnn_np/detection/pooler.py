@@ -7,7 +7,7 @@ levels present (P2..P5 for RoI pooling): an ImageNet-sized 224 x 224 RoI reads P
 Mask R-CNN with FPN (section 3.1) pools its box-head (7 x 7) and mask-head (14 x 14)
 features this way.
 
-torchvision's details (``MultiScaleRoIAlign``; REFERENCE.md section 9), kept exactly:
+torchvision's details (``MultiScaleRoIAlign``; docs/REFERENCE.md section 9), kept exactly:
   * scales are inferred from sizes: ``scale_l = 2 ** round(log2(H_l / H_img))`` with
     ``H_img`` the largest image height of the batch (only heights are used), and
     ``k_min = -log2(scale of the first level)``, ``k_max = -log2(scale of the last)``;

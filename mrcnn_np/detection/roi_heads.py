@@ -86,7 +86,6 @@ class RoIHeads(nn.Module):
         self.box_pool_size = mh.pool_size if self.c4 else rh.box_pool_size
         self.mask_pool_size = mh.pool_size
         self.mask_kind, self.mask_loss_kind = mh.kind, mh.loss
-        self.mask_readout = "class"   # softmax masks at inference: "class" or "foreground" (mask_probabilities)
         mask_channels = 1 if mh.class_agnostic else k
         if self.c4:
             # res5 (stage index 3) as the head; its first block has stride 2: 14 x 14 -> 7 x 7
@@ -142,6 +141,12 @@ class RoIHeads(nn.Module):
             return self.mask_head(x)
         return self.mask_predictor(self.mask_head(x))
 
+    def mask_logits_for_rois(self, features, rois, scales):
+        """Mask logits (R, K or 1, M, M) for given RoIs (S, 5), e.g. ground-truth boxes: the whole
+        mask branch, including C4's res5 head, with detection factored out."""
+        shared = self._box_features(features, rois, scales) if self.c4 else None
+        return self._mask_logits(features, rois, scales, shared)
+
     def _keypoint_logits(self, features, rois, scales):
         x = pool_rois(features, rois, self.keypoint_pool_size, scales, **self.pool_kw)
         return self.keypoint_predictor(self.keypoint_head(x))          # (R, K, 56, 56)
@@ -183,8 +188,10 @@ class RoIHeads(nn.Module):
         return losses, info
 
     # ---------------------------------------------------------------- inference
-    def forward_test(self, features, proposals, scales, image_sizes):
-        """Detections per image (boxes, scores, labels, and mask_probs (D, M, M))."""
+    def forward_test(self, features, proposals, scales, image_sizes, mask_readout="class"):
+        """Detections per image (boxes, scores, labels, and mask_probs (D, M, M)).
+        mask_readout: how softmax-trained masks are read ("class" or "foreground",
+        ``mask_probabilities``); sigmoid masks ignore it."""
         rois = boxes_to_rois(proposals)
         class_logits, box_regression, _ = self._box_outputs(features, rois, scales)
         dets = postprocess_detections(class_logits.data, box_regression.data, proposals, image_sizes,
@@ -193,9 +200,8 @@ class RoIHeads(nn.Module):
             det_rois = boxes_to_rois([d["boxes"] for d in dets])
             labels = np.concatenate([d["labels"] for d in dets])
             if len(det_rois):
-                shared = self._box_features(features, det_rois, scales) if self.c4 else None
-                logits = self._mask_logits(features, det_rois, scales, shared).data
-                probs = mask_probabilities(logits, labels, kind=self.mask_loss_kind, readout=self.mask_readout)
+                logits = self.mask_logits_for_rois(features, det_rois, scales).data
+                probs = mask_probabilities(logits, labels, kind=self.mask_loss_kind, readout=mask_readout)
             else:
                 m = self.mask_resolution
                 probs = np.zeros((0, m, m), np.float32)

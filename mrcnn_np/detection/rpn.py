@@ -8,7 +8,7 @@ This module holds the parts that are plain array code, with no gradient:
   Matcher(0.7, 0.3, low-quality matches on) and pick its regression target box;
 * ``filter_proposals``: turn all anchors + predicted deltas into a few hundred proposals
   per image: per-level top-k by objectness, clip, drop tiny boxes, NMS within each level,
-  keep the best ``post_nms_top_n`` (torchvision's order of operations, REFERENCE §6).
+  keep the best ``post_nms_top_n`` (torchvision's order of operations, docs/REFERENCE.md §6).
 
 Shapes::
 
@@ -186,7 +186,7 @@ def sample_anchors(labels, sampler, rng):
 
 
 def rpn_loss(objectness, deltas, labels, regression_targets, pos_idx, neg_idx, beta=1.0 / 9):
-    """torchvision's RPN loss (REFERENCE §6), given the sampled anchors.
+    """torchvision's RPN loss (docs/REFERENCE.md §6), given the sampled anchors.
 
     objectness: Tensor (N, A) logits; deltas: Tensor (N, A, 4);
     labels: (N*A,) or list of (A,) with 1 / 0 / -1; regression_targets: (N*A, 4) or list;

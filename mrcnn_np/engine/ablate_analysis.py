@@ -48,9 +48,8 @@ def softmax_readout(report: dict, num_images: int = 0) -> list:
         model, _, _ = load_weights(run["run_dir"])
         row = {"variant": run["variant"], "seed": run["seed"]}
         for readout in ("class", "foreground"):
-            model.roi_heads.mask_readout = readout
             with contextlib.redirect_stdout(io.StringIO()):
-                stats = evaluate_model(model, val, num_images)["segm"]["stats"]
+                stats = evaluate_model(model, val, num_images, mask_readout=readout)["segm"]["stats"]
             row[readout] = {k: 100.0 * stats[k] for k in ("AP", "AP50", "AP75")}
         rows.append(row)
     return rows
@@ -64,7 +63,7 @@ def oracle_mask_iou(report: dict, num_images: int = 0) -> list:
     segmentation quality; this isolates the second (the mask-resolution and RoI tables). Returns one
     row per run: variant, seed, mean IoU and the fraction of objects with IoU >= 0.75 and >= 0.9."""
     from mrcnn_np.autodiff import no_grad  # noqa: PLC0415
-    from mrcnn_np.datasets.transforms import prepare_batch  # noqa: PLC0415
+    from mrcnn_np.detection.transform import prepare_batch  # noqa: PLC0415
     from mrcnn_np.detection.mask_head import mask_probabilities  # noqa: PLC0415
     from mrcnn_np.detection.pooler import infer_scales  # noqa: PLC0415
     from mrcnn_np.detection.roi_heads import boxes_to_rois  # noqa: PLC0415
@@ -93,8 +92,7 @@ def oracle_mask_iou(report: dict, num_images: int = 0) -> list:
                 _, roi_feats = model.features(batch)
                 scales = infer_scales([f.shape for f in roi_feats], sizes)
                 rois = boxes_to_rois([target["boxes"] * ratio])
-                shared = heads._box_features(roi_feats, rois, scales) if heads.c4 else None   # res5 output
-                logits = heads._mask_logits(roi_feats, rois, scales, shared).data
+                logits = heads.mask_logits_for_rois(roi_feats, rois, scales).data
             probs = mask_probabilities(logits, target["labels"], kind=heads.mask_loss_kind)
             pasted = paste_masks_in_image(probs, target["boxes"], image.shape[1:]) >= 0.5
             gt = target["masks"] > 0

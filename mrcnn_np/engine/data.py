@@ -2,7 +2,7 @@
 
 Mask R-CNN §3.1 trains on mini-batches of images (2 per GPU) visited in a random order,
 with horizontal flipping as the only augmentation (Detectron's default). The model itself
-normalises, resizes and pads (``datasets.transforms``), so the loader only turns each
+normalises, resizes and pads (``detection.transform``), so the loader only turns each
 sample into the model's input format and flips it:
 
     image (H, W, 3) uint8  ->  (3, H, W) float32 in [0, 1]

@@ -7,7 +7,7 @@ monotone and averaged over 101 recall points. COCO's headline "AP" averages this
 IoU thresholds 0.50, 0.55, ..., 0.95 and over classes; AP50 and AP75 use one threshold;
 APs/APm/APl restrict to small (< 32^2 px), medium and large objects (Mask R-CNN paper,
 Table 1 reports these for boxes and masks). 'bbox' uses box IoU, 'segm' mask IoU.
-The exact COCOeval semantics are in REFERENCE.md §15.
+The exact COCOeval semantics are in docs/REFERENCE.md §15.
 
 Predictions use the package's own structure, one dict per image:
     image_id  the data set's COCO image id

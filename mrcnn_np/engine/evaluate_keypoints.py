@@ -10,7 +10,7 @@ d_i the distance of keypoint i, s^2 the GT object's ``area`` (its segment area),
 k_i = 2 sigma_i a per-keypoint tolerance (COCO measured sigma_i from human annotators:
 0.026 for the nose, 0.107 for the hips). Only labelled GT keypoints (v > 0) count, and a
 GT with no labelled keypoint is ignored. AP then averages over OKS thresholds 0.50:0.95
-exactly like box AP (REFERENCE.md §15; keypoints: up to 20 detections per image, area
+exactly like box AP (docs/REFERENCE.md §15; keypoints: up to 20 detections per image, area
 ranges all / medium / large, so 10 numbers).
 
 Predictions are the model's dicts, one per image: ``image_id``, ``boxes`` (D, 4),

@@ -146,7 +146,7 @@ class TrainResult:
     evals: list = field(default_factory=list)
 
 
-def predict_dataset(model, dataset, indices=None, batch_size: int = 4) -> list:
+def predict_dataset(model, dataset, indices=None, batch_size: int = 4, mask_readout: str = "class") -> list:
     """Detections for images ``indices`` (default all) of a data set, one dict per image with
     ``image_id``, ``boxes``, ``scores``, ``labels`` and ``masks`` (original pixels)."""
     indices = range(len(dataset)) if indices is None else list(indices)
@@ -154,17 +154,17 @@ def predict_dataset(model, dataset, indices=None, batch_size: int = 4) -> list:
     for s in range(0, len(indices), batch_size):
         chunk = indices[s:s + batch_size]
         samples = [dataset[i] for i in chunk]
-        for sample, det in zip(samples, model.predict([sample_to_input(x)[0] for x in samples])):
+        for sample, det in zip(samples, model.predict([sample_to_input(x)[0] for x in samples], mask_readout=mask_readout)):
             preds.append(dict(det, image_id=sample["image_id"]))
     return preds
 
 
-def evaluate_model(model, dataset, num_images: int = 0, batch_size: int = 4) -> dict:
+def evaluate_model(model, dataset, num_images: int = 0, batch_size: int = 4, mask_readout: str = "class") -> dict:
     """COCO bbox/segm AP of ``model`` on the first ``num_images`` images (0: all), no printing."""
     from mrcnn_np.engine.evaluate import evaluate_coco  # noqa: PLC0415
 
     n = len(dataset) if num_images <= 0 else min(num_images, len(dataset))
-    preds = predict_dataset(model, dataset, range(n), batch_size)
+    preds = predict_dataset(model, dataset, range(n), batch_size, mask_readout)
     return evaluate_coco(preds, dataset, print_table=False, image_ids=[dataset.image_ids[i] for i in range(n)])
 
 

@@ -6,7 +6,7 @@ whole cells (RoIPool) or bilinear samples (RoIWarp, RoIAlign). This module holds
 two primitives once, in the three flavours the ops need:
 
 * ``bilinear_interpolate`` / ``bilinear_interpolate_gradient``: one point, plain Python,
-  the specification (torchvision's C++ kernel, REFERENCE.md section 8.1). The names match
+  the specification (torchvision's C++ kernel, docs/REFERENCE.md section 8.1). The names match
   the CUDA twins in ``kernels/roi_align.cu``.
 * ``bilinear_axis``: the same rule for a whole array of coordinates along one axis
   (bilinear weights are a product of a y-factor and an x-factor), for the NumPy paths.

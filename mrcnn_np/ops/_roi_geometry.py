@@ -1,4 +1,4 @@
-"""RoIAlign's geometry: where each RoI's bins and sample points lie (REFERENCE section 8.1).
+"""RoIAlign's geometry: where each RoI's bins and sample points lie (docs/REFERENCE.md section 8.1).
 
 Shared by the three RoIAlign implementations, RoIWarp (RoIAlign on a rounded box) and the
 drawings. ``roi_geometry`` is the one-RoI form the loops read; ``roi_geometry_arrays`` the

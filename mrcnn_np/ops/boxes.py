@@ -7,7 +7,7 @@ boxes inside the image (clip) and dropping slivers (remove_small_boxes). The Box
 turns a box into the regression target the network learns, relative to an anchor or
 proposal, and back (Faster R-CNN paper, eq. 2; Fast R-CNN section 2.3 for the weights).
 
-Conventions (see DESIGN.md): boxes are float ``[x1, y1, x2, y2]`` in pixels, with no
+Conventions (see docs/DESIGN.md): boxes are float ``[x1, y1, x2, y2]`` in pixels, with no
 "+1": width = x2 - x1. Signatures follow ``torchvision.ops`` so the two can be swapped.
 
 Shapes::

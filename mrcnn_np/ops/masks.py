@@ -10,7 +10,7 @@ predicts an M x M mask *in the RoI's frame*. Two conversions connect it with the
   the result is a *soft* target in [0, 1] (no thresholding).
 * ``paste_masks_in_image``: at inference the M x M probabilities are resized to the box and
   written into an image-sized canvas (the paper then binarises at 0.5; torchvision -- and
-  this function -- return the probabilities). torchvision's recipe (REFERENCE.md section 11):
+  this function -- return the probabilities). torchvision's recipe (docs/REFERENCE.md section 11):
   pad the mask by ``padding`` zeros on each side, enlarge the box about its centre by
   (M + 2 padding) / M, truncate the box to integers (toward zero), resize the padded mask
   bilinearly (half-pixel centres, ``align_corners=False``) to (y2 - y1 + 1) x (x2 - x1 + 1)

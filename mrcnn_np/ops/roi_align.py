@@ -8,7 +8,7 @@ bins, reads ``grid_h x grid_w`` regularly spaced points in each bin by bilinear
 interpolation and aggregates them (average by default; ``aggregation="max"`` is the
 paper's other column in Table 2c).
 
-Exactly torchvision's C++ kernel (REFERENCE.md section 8), including its borders:
+Exactly torchvision's C++ kernel (docs/REFERENCE.md section 8), including its borders:
   * RoI in feature coordinates: ``start = x1 * spatial_scale - offset`` (offset 0.5 when
     ``aligned`` -- pixel i covers [i, i+1) and is read at its centre -- else 0);
     ``aligned=False`` forces the RoI to be at least 1 x 1 (legacy), ``aligned=True``

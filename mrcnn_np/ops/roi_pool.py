@@ -9,7 +9,7 @@ Mask R-CNN paper (section 3) points out its two quantisations, which RoIAlign re
 A misalignment of up to half a cell (half a stride in image pixels) in the RoI, plus up to
 a cell in the bins, is baked into every pooled feature.
 
-Exactly torchvision's C++ kernel (REFERENCE.md section 7):
+Exactly torchvision's C++ kernel (docs/REFERENCE.md section 7):
   * ``roi_w = max(round(x2 s) - round(x1 s) + 1, 1)``, ``bin_w = roi_w / PW`` (float);
     bin edges are offset by the rounded start and clipped to [0, W] (same for rows);
   * an empty bin (nothing left after clipping) outputs 0 with argmax -1;

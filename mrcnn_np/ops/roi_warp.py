@@ -8,7 +8,7 @@ alignment, no bilinear, max), RoIWarp (no alignment, bilinear, max or avg) and R
 AP), RoIAlign gains about 3 AP: the alignment is what matters, not the interpolation.
 
 The exact definition implemented here (the paper specifies only "quantised RoI +
-bilinear"; this is the operational definition of REFERENCE.md section 8.4):
+bilinear"; this is the operational definition of docs/REFERENCE.md section 8.4):
 
   1. quantise the RoI corners to feature cells exactly as RoIPool does, with C rounding
      (halves away from zero)::

@@ -12,7 +12,7 @@ from mrcnn_np.detection.anchors import (AnchorGenerator, cell_anchors, faster_rc
 
 FIX = np.load(Path(__file__).parents[1] / "fixtures" / "geometry.npz", allow_pickle=False)
 
-# REFERENCE section 3.1: verified base anchors, ratios (0.5, 1, 2) per size
+# docs/REFERENCE.md section 3.1: verified base anchors, ratios (0.5, 1, 2) per size
 TABLE = {
     32: [[-23, -11, 23, 11], [-16, -16, 16, 16], [-11, -23, 11, 23]],
     64: [[-45, -23, 45, 23], [-32, -32, 32, 32], [-23, -45, 23, 45]],

@@ -69,7 +69,7 @@ def test_upsample_bad_input_is_named():
 
 # ---------------------------------------------------------------- targets
 def test_keypoints_to_heatmap_reference_numbers():
-    # REFERENCE §14: RoI [10, 10, 66, 38], S = 56
+    # docs/REFERENCE.md §14: RoI [10, 10, 66, 38], S = 56
     kp = np.array([[10, 10, 2], [66, 38, 1], [65.99, 37.99, 1], [9.99, 20, 1], [30, 20, 0], [38, 24, 2]],
                   np.float32)[:, None]
     targets, valid = keypoints_to_heatmap(kp, np.tile([10, 10, 66, 38], (6, 1)), 56)
@@ -133,7 +133,7 @@ def test_encode_then_decode_returns_the_keypoint():
 # ---------------------------------------------------------------- decoding
 def test_heatmaps_to_keypoints_reference_example():
     maps = np.random.default_rng(0).uniform(-1, 0, (1, 2, 56, 56)).astype(np.float32)
-    maps[0, 0, 3, 5] = 7.5                                  # REFERENCE §14: peak at (iy=3, ix=5)
+    maps[0, 0, 3, 5] = 7.5                                  # docs/REFERENCE.md §14: peak at (iy=3, ix=5)
     maps[0, 1, 50, 10] = 2.0
     kp, scores = heatmaps_to_keypoints(maps, np.array([[0, 0, 56, 56]], np.float32))
     np.testing.assert_allclose(kp[0], [[5.5, 3.5, 1], [10.5, 50.5, 1]])

@@ -169,11 +169,11 @@ def test_equals_torchvision_maskrcnn_resnet50_fpn():
         for a, b in ((logits.data, tv_logits.numpy()), (deltas.data, tv_deltas.numpy())):
             np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3 * np.abs(b).max())
         # mask logits on torchvision's detections
-        ml = ours.roi_heads._mask_logits(roi_feats, boxes_to_rois([det_boxes[0].numpy()]), scales).data
+        ml = ours.roi_heads.mask_logits_for_rois(roi_feats, boxes_to_rois([det_boxes[0].numpy()]), scales).data
         b = tv_mask_logits.numpy()
         np.testing.assert_allclose(ml, b, rtol=1e-3, atol=1e-3 * np.abs(b).max())
         # detections from torchvision's proposals: identical (same proposals -> same levels)
-        from mrcnn_np.datasets.transforms import postprocess
+        from mrcnn_np.detection.transform import postprocess
         dets = ours.roi_heads.forward_test(roi_feats, [q], scales, inter["image_sizes"])
         d = postprocess(dets, inter["image_sizes"], [img.shape[1:]])[0]
     assert len(d["boxes"]) == len(tv_final["boxes"]) > 0

@@ -119,7 +119,7 @@ def test_no_predictions_is_zero_not_a_crash(shapes_val):
 
 
 def test_reference_toy_case(tmp_path):
-    """REFERENCE.md §15 (v5.py): one 120x100 image, two GT, three detections."""
+    """docs/REFERENCE.md §15 (v5.py): one 120x100 image, two GT, three detections."""
     data = {
         "images": [{"id": 1, "file_name": "x.png", "width": 120, "height": 100}],
         "categories": [{"id": 1, "name": "a"}, {"id": 3, "name": "b"}],

@@ -1,6 +1,6 @@
 """roi_align.cu and roi_pool.cu, executed on the CPU through the host shim.
 
-1. hand-checkable values (REFERENCE.md sections 7-8, verified there with torchvision);
+1. hand-checkable values (docs/REFERENCE.md sections 7-8, verified there with torchvision);
 2. property tests: the kernels equal the NumPy twins in mrcnn_np.ops (forward, argmax and
    backward; float32 and float64) on random inputs, including RoIs partly or wholly off
    the map, zero-size RoIs and every sampling mode;

@@ -13,7 +13,7 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "roi.npz"
 
 @pytest.mark.parametrize("impl", ["reference", "numpy", "numba"])
 def test_project_reference_example(impl):
-    """REFERENCE.md section 11: the legacy half-pixel shift shows at the last row/column."""
+    """docs/REFERENCE.md section 11: the legacy half-pixel shift shows at the last row/column."""
     gt = np.zeros((1, 10, 10), np.uint8)
     gt[0, 2:8, 2:8] = 1
     t = project_masks_on_boxes(gt, np.array([[2, 2, 8, 8]], np.float32), np.array([0]), 4, impl=impl)

@@ -2,7 +2,7 @@
 
 Mask R-CNN §3.1 ("Implementation Details"): images are resized so that their shorter side
 is 800 pixels (longer side at most 1333) and batched. torchvision's
-``GeneralizedRCNNTransform`` does, per image (REFERENCE §13):
+``GeneralizedRCNNTransform`` does, per image (docs/REFERENCE.md §13):
 
 1. normalise with the ImageNet mean/std (before resizing);
 2. resize by ``scale = min(min_size / min(h, w), max_size / max(h, w))`` to

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mrcnn_np.datasets.transforms import (batch_images, normalize, postprocess, prepare_batch,
+from mrcnn_np.detection.transform import (batch_images, normalize, postprocess, prepare_batch,
                                           resize_masks, resized_size)
 
 
@@ -11,7 +11,7 @@ from mrcnn_np.datasets.transforms import (batch_images, normalize, postprocess, 
                                      ((640, 480), (1066, 800)), ((100, 1000), (133, 1333)),
                                      ((333, 500), (800, 1201)), ((1, 1), (800, 800))])
 def test_resized_sizes_of_the_reference(hw, want):
-    assert resized_size(*hw, 800, 1333) == want     # REFERENCE §13, verified values
+    assert resized_size(*hw, 800, 1333) == want     # docs/REFERENCE.md §13, verified values
 
 
 def test_box_scaling_reference_example():
