@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .shapes import _background, _object_colour, scene_seed
+from .shapes import _background, _object_colour, claim_output_dir, scene_seed
 
 GENERATOR_VERSION = 1
 KEYPOINT_NAMES = ("head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
@@ -285,15 +285,18 @@ def format_keypoint_statistics(stats: dict) -> str:
 
 
 def generate_keypoints(out, n_train: int = 1000, n_val: int = 100, size: int = 128, seed: int = 0,
-                       config: KeypointsConfig | None = None, progress: bool = True) -> dict:
+                       config: KeypointsConfig | None = None, progress: bool = True, overwrite: bool = False) -> dict:
     """Write ``out/{train,val}/*.png``, ``out/annotations/{train,val}.json`` (COCO keypoints),
-    ``out/stats.json`` and ``out/params.json`` (written last). Returns the statistics."""
+    ``out/stats.json`` and ``out/params.json`` (written last). Returns the statistics.
+    A folder holding a data set a generator did not make is refused unless ``overwrite``
+    (``shapes.claim_output_dir``)."""
     from tqdm import tqdm  # noqa: PLC0415
 
     cfg = config or KeypointsConfig(image_size=size)
     if cfg.image_size != size:
         cfg = dataclasses.replace(cfg, image_size=size)
     out = Path(out)
+    claim_output_dir(out, overwrite)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     params = dict(kind="keypoints", train=n_train, val=n_val, size=size, seed=seed, config=dataclasses.asdict(cfg),
                   generator_version=GENERATOR_VERSION)

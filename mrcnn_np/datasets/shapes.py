@@ -257,12 +257,42 @@ def scene_to_coco(scene: dict, image_id: int, file_name: str, first_ann_id: int,
     return image, anns
 
 
+# Written first into every folder a generator makes: later runs may then rewrite it.
+GENERATED_MARKER = ".mrcnn_np_generated"
+_GENERATED_FILES = ("annotations/train.json", "annotations/val.json", "train", "val", "stats.json", "params.json")
+
+
+def claim_output_dir(out, overwrite: bool = False) -> None:
+    """Make ``out`` a generator's folder, refusing one that holds files a generator did not make.
+
+    A folder is the generator's own if it has the ``GENERATED_MARKER`` file or a params.json
+    with a ``generator_version`` (sets made before the marker existed). Otherwise, if any
+    path a generator writes (annotations/{train,val}.json, train/, val/, stats.json,
+    params.json) already exists, someone else's data set may be there: raise ValueError
+    unless ``overwrite`` (the CLI's ``--overwrite``). Other files in ``out`` are never touched.
+    """
+    out = Path(out)
+    if not (out / GENERATED_MARKER).is_file() and not overwrite:
+        try:
+            owned = "generator_version" in json.loads((out / "params.json").read_text())
+        except (OSError, ValueError, TypeError):
+            owned = False
+        found = [name for name in _GENERATED_FILES if (out / name).exists()]
+        if found and not owned:
+            raise ValueError(f"{out}: already holds {', '.join(found)}, not made by this generator; refusing to "
+                             f"overwrite them (choose another output folder, or pass --overwrite / "
+                             f"overwrite=True to replace them)")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / GENERATED_MARKER).write_text("made by mrcnn_np's data set generator; it may rewrite this folder\n")
+
+
 def generate_shapes(out, n_train: int = 2000, n_val: int = 200, size: int = 128, seed: int = 0,
-                    config: ShapesConfig | None = None, progress: bool = True) -> dict:
+                    config: ShapesConfig | None = None, progress: bool = True, overwrite: bool = False) -> dict:
     """Write ``out/{train,val}/*.png`` and ``out/annotations/{train,val}.json``.
 
     Also writes ``out/stats.json`` and ``out/params.json`` (the arguments, so a later run
-    can reuse the set).
+    can reuse the set). A folder holding a data set the generator did not make is refused
+    unless ``overwrite`` (``claim_output_dir``).
     Returns the statistics dict of ``shapes_statistics`` (see ``format_statistics``).
     """
     from tqdm import tqdm  # noqa: PLC0415
@@ -271,6 +301,7 @@ def generate_shapes(out, n_train: int = 2000, n_val: int = 200, size: int = 128,
     if cfg.image_size != size:
         cfg = dataclasses.replace(cfg, image_size=size)
     out = Path(out)
+    claim_output_dir(out, overwrite)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     categories = [{"id": CATEGORY_IDS[c], "name": c, "supercategory": "shape"} for c in cfg.classes]
     params = dict(train=n_train, val=n_val, size=size, seed=seed, config=config_to_dict(cfg),
@@ -340,7 +371,8 @@ def format_statistics(stats: dict) -> str:
 
 def ensure_shapes(out, n_train: int = 2000, n_val: int = 200, size: int = 128, seed: int = 0,
                   config: ShapesConfig | None = None, progress: bool = True):
-    """Reuse ``out`` if its params.json records the same arguments, else (re)generate.
+    """Reuse ``out`` if its params.json records the same arguments, else (re)generate
+    (only into an empty folder or one a generator made: ``claim_output_dir``).
 
     Returns (reused: bool, statistics as in ``generate_shapes``; read from stats.json if reused).
     """
