@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .shapes import _background, _object_colour, claim_output_dir, scene_seed
+from .shapes import claim_output_dir, contrasting_colour, random_background, scene_seed
 
 GENERATOR_VERSION = 1
 KEYPOINT_NAMES = ("head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
@@ -188,7 +188,7 @@ def random_keypoint_scene(seed: int, size: int = 128, **options) -> dict:
         raise ValueError(f"pass either config= or KeypointsConfig options, not both (got {sorted(options)})")
     size = cfg.image_size
     rng = np.random.default_rng(seed)
-    bg = _background(rng, size)
+    bg = random_background(rng, size)
     n = int(rng.integers(cfg.min_figures, cfg.max_figures + 1))
     lo, hi = math.log(cfg.min_height), math.log(cfg.resolved_max_height)
     figures, placed = [], []
@@ -201,7 +201,7 @@ def random_keypoint_scene(seed: int, size: int = 128, **options) -> dict:
             cx, cy = rng.uniform(0.15 * size, 0.85 * size), rng.uniform(0.3 * height, size - 0.3 * height)
         placed.append((cx, cy, height))
         joints = random_pose(rng, cx, cy, height)
-        colour = _object_colour(rng, bg[int(np.clip(cy, 0, size - 1)), int(np.clip(cx, 0, size - 1))])
+        colour = contrasting_colour(rng, bg[int(np.clip(cy, 0, size - 1)), int(np.clip(cx, 0, size - 1))])
         figures.append(dict(joints=joints, full=draw_figure(joints, height, size), colour=colour))
     occluders = []
     if cfg.max_occluders and rng.random() < cfg.occluder_prob:

@@ -126,7 +126,7 @@ def rasterize(polygon: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(canvas, dtype=bool)
 
 
-def _background(rng, size: int) -> np.ndarray:
+def random_background(rng, size: int) -> np.ndarray:
     """(H, W, 3) float: a bilinear gradient between four random corner colours + soft blobs."""
     corners = rng.uniform(30, 225, size=(2, 2, 3))
     u = np.linspace(0, 1, size)[:, None, None]
@@ -142,7 +142,7 @@ def _background(rng, size: int) -> np.ndarray:
     return bg
 
 
-def _object_colour(rng, bg_colour: np.ndarray) -> np.ndarray:
+def contrasting_colour(rng, bg_colour: np.ndarray) -> np.ndarray:
     """A random colour at least 90 (RGB distance) away from the local background."""
     for _ in range(20):
         c = rng.uniform(0, 255, 3)
@@ -181,7 +181,7 @@ def random_scene(seed: int, size: int = 128, **options) -> dict:
         raise ValueError(f"pass either config= or ShapesConfig options, not both (got {sorted(options)})")
     size = cfg.image_size
     rng = np.random.default_rng(seed)
-    bg = _background(rng, size)
+    bg = random_background(rng, size)
     n = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
     lo, hi = math.log(cfg.min_size), math.log(cfg.resolved_max_size)
     objects, placed = [], []  # objects in painting order (later ones on top)
@@ -194,7 +194,7 @@ def random_scene(seed: int, size: int = 128, **options) -> dict:
         name = cfg.classes[label - 1]
         poly = shape_polygon(name, cx, cy, radius, angle if cfg.rotate else UPRIGHT[name])
         full = rasterize(poly, size)
-        colour = _object_colour(rng, bg[min(int(cy), size - 1), min(int(cx), size - 1)])
+        colour = contrasting_colour(rng, bg[min(int(cy), size - 1), min(int(cx), size - 1)])
         objects.append(dict(label=label, full=full, colour=colour))
     noise = rng.normal(0.0, cfg.noise_std, size=(size, size, 3))
 

@@ -20,6 +20,7 @@ entry (``annotations[17] (id 42)``) and the field):
                                                         category_id, bbox, segmentation)
     image height/width outside 1..MAX_SIDE            refuse
     duplicate image, category or annotation id        refuse
+    two categories with the same name                 refuse (results are reported per name)
     annotation image_id / category_id unknown         refuse
     bbox not 4 finite numbers                         refuse
     bbox width or height <= 0                         drop, counted
@@ -295,6 +296,12 @@ def check_coco(ann_file, data: dict) -> CheckedCoco:
         check_fields(ann_file, f"categories[{i}]", cat, _CAT_FIELDS)
     _unique_ids(ann_file, "images", data["images"])
     _unique_ids(ann_file, "categories", data["categories"])
+    names_seen = {}
+    for i, cat in enumerate(data["categories"]):  # results are reported per class name: no two alike
+        if cat["name"] in names_seen:
+            _fail(ann_file, f"categories[{i}]", f"field 'name' = {cat['name']!r} is also the name of "
+                                                f"categories[{names_seen[cat['name']]}]")
+        names_seen[cat["name"]] = i
     for i, ann in enumerate(data["annotations"]):
         check_fields(ann_file, f"annotations[{i}]", ann, _ANN_FIELDS)
     _unique_ids(ann_file, "annotations", data["annotations"])

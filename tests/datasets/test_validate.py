@@ -233,3 +233,46 @@ def test_evaluation_of_every_accepted_quirk_does_not_crash(tmp_path):
     pred = dict(image_id=1, boxes=s["boxes"], labels=s["labels"], scores=np.ones(len(s["boxes"])), masks=s["masks"])
     out = evaluate_coco([pred], ds, print_table=False)
     assert out["bbox"]["stats"]["AP"] == pytest.approx(1.0) and out["segm"]["stats"]["AP"] == pytest.approx(1.0)
+
+
+def test_duplicate_category_names_are_refused(tmp_path):
+    data = _data(_ann(1))
+    data["categories"].append({"id": 4, "name": "cat"})
+    _refused(tmp_path, data, "categories[1] field 'name' = 'cat' is also the name of categories[0]")
+
+
+# ---------------------------------------------------------------- keypoint files
+
+def _kp_data(*anns, **cat):
+    data = _data(*anns)
+    data["categories"][0].update({"keypoints": ["a", "b"], "skeleton": [[1, 2]], **cat})
+    return data
+
+
+@pytest.mark.parametrize("cat, kp, expected", [
+    ({}, [1, 2, 2, 3, 4], "annotations[0] field 'keypoints' must be 3 x 2 finite numbers"),
+    ({}, [1, 2, 2, 3, float("nan"), 2], "field 'keypoints' must be 3 x 2 finite numbers"),
+    ({}, [1, 2, 3, 3, 4, 2], "visibility flag v not in {0, 1, 2}"),
+    ({}, "1 2 2 3 4 2", "field 'keypoints' must be 3 x 2 finite numbers"),
+    ({"keypoints": "a b"}, [1, 2, 2, 3, 4, 2], "categories[0] field 'keypoints' must be a list of names"),
+    ({"skeleton": [[1, 3]]}, [1, 2, 2, 3, 4, 2], "categories[0] field 'skeleton' must be a list of [a, b]"),
+    ({"skeleton": [1, 2]}, [1, 2, 2, 3, 4, 2], "categories[0] field 'skeleton' must be a list of [a, b]"),
+])
+def test_bad_keypoints_are_refused(tmp_path, cat, kp, expected):
+    _refused(tmp_path, _kp_data(_ann(1, keypoints=kp, num_keypoints=2), **cat), expected)
+
+
+def test_keypoint_ground_truth_is_completed_and_evaluates(tmp_path):
+    from mrcnn_np.datasets.validate import FIX_KEYPOINTS, FIX_NUM_KEYPOINTS
+    from mrcnn_np.engine.evaluate_keypoints import evaluate_keypoints
+
+    data = _kp_data(_ann(1, keypoints=[3, 3, 2, 6, 6, 1]),
+                    _ann(2, bbox=[12, 10, 6, 6], segmentation=[[12, 10, 18, 10, 18, 16, 12, 16]]))
+    ds = CocoDataset(_write(tmp_path, data), tmp_path)
+    assert ds.fixed == {FIX_KEYPOINTS: 1, FIX_NUM_KEYPOINTS: 2}
+    assert ds.coco.anns[1]["num_keypoints"] == 2 and ds.coco.anns[2]["keypoints"] == [0] * 6
+    s = ds[0]
+    np.testing.assert_array_equal(s["keypoints"][1], np.zeros((2, 3)))
+    pred = dict(image_id=1, boxes=s["boxes"], labels=s["labels"], scores=np.ones(2), keypoints=s["keypoints"])
+    res = evaluate_keypoints([pred], ds, sigmas=[0.05, 0.05], print_table=False)["keypoints"]["stats"]
+    assert res["AP"] == pytest.approx(1.0)  # the unlabelled figure is ignored, not a crash (KeyError)
