@@ -69,16 +69,18 @@ def read_rgb(path, expect_hw=None, context: str = "", unreadable: str = "cannot 
     try:
         with Image.open(path) as im:
             im.seek(0)
+            size_hw = im.size[::-1]
             orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
-            image = _to_rgb(im)
+            # The size is in the header: a file of the wrong size is refused before it is decoded.
+            image = _to_rgb(im) if expect_hw is None or size_hw == tuple(expect_hw) else None
     except Exception as e:  # noqa: BLE001 (Pillow raises OSError, SyntaxError, ValueError, DecompressionBombError...)
         raise DatasetError(f"{path}: {unreadable}{where}: {type(e).__name__}: {str(e)[:200]}") from None
-    if expect_hw is not None and image.shape[:2] != tuple(expect_hw):
+    if image is None:
         h, w = expect_hw
         hint = ""
-        if orientation in _SWAPS_SIDES and image.shape[:2] == (w, h):
+        if orientation in _SWAPS_SIDES and size_hw == (w, h):
             hint = (f"; its EXIF orientation ({orientation}) rotates it by 90 degrees, which this reader does "
                     f"not apply (like COCO): give the stored size, or save the image rotated")
-        raise DatasetError(f"{path}: image is {image.shape[1]}x{image.shape[0]} (WxH) but {context or 'the JSON'} "
+        raise DatasetError(f"{path}: image is {size_hw[1]}x{size_hw[0]} (WxH) but {context or 'the JSON'} "
                            f"says width {w}, height {h}{hint}")
     return image
