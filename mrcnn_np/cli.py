@@ -69,6 +69,7 @@ def cmd_data_stats(args) -> None:
     ds = CocoDataset(args.ann_file, args.images or ".")  # a file the reader refuses: DatasetError, exit 2
     print(ds)
     print(ds.report or "  every annotation kept as it is")
+    print("  (what the reader refuses, drops or fills in: python -m pydoc mrcnn_np.datasets.validate)")
     if args.images:  # read every image: checks that each exists, is readable and has its recorded size
         bad = []
         for i in range(len(ds)):

@@ -4,7 +4,7 @@ COCO stores, for each object, a category id, a box ``[x, y, w, h]`` and a segmen
 either as polygons (a list of ``[x0, y0, x1, y1, ...]`` parts) or as run-length encoding
 (RLE: ``{"size": [H, W], "counts": ...}``, column-major runs, compressed into a string or
 left as a list of ints). ``iscrowd = 1`` marks a region covering a group of objects
-(always RLE); it is not a training target, but evaluation needs it (detections on a crowd
+(RLE in COCO; polygons are accepted too); it is not a training target, but evaluation needs it (detections on a crowd
 are neither right nor wrong, docs/REFERENCE.md §15).
 
 The model works with contiguous labels ``1..K`` (0 = background); COCO ids are arbitrary
