@@ -9,7 +9,8 @@ import numpy as np
 from PIL import Image
 
 from mrcnn_np.cli import main
-from mrcnn_np.datasets.shapes import GENERATED_MARKER, ensure_shapes
+from mrcnn_np.datasets.output_dir import GENERATED_MARKER
+from mrcnn_np.datasets.shapes import ensure_shapes
 
 SHAPES = ["--train", "2", "--val", "1", "--size", "64", "--quiet"]
 
@@ -48,6 +49,9 @@ def test_data_shapes_may_rewrite_its_own_folder(tmp_path, capsys):
     (other / "README.md").write_text("notes")
     assert main(["data", "shapes", "--out", str(other), *SHAPES]) == 0
     assert (other / "README.md").read_text() == "notes"
+    (tmp_path / "file").write_text("x")
+    assert main(["data", "shapes", "--out", str(tmp_path / "file"), *SHAPES]) == 2
+    assert "file: exists and is not a folder" in capsys.readouterr().err
 
 
 def test_ensure_shapes_reuses_and_refuses(tmp_path):

@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .shapes import claim_output_dir, contrasting_colour, random_background, scene_seed
+from .output_dir import claim_output_dir
+from .shapes import contrasting_colour, random_background, scene_seed
 
 GENERATOR_VERSION = 1
 KEYPOINT_NAMES = ("head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
@@ -289,7 +290,7 @@ def generate_keypoints(out, n_train: int = 1000, n_val: int = 100, size: int = 1
     """Write ``out/{train,val}/*.png``, ``out/annotations/{train,val}.json`` (COCO keypoints),
     ``out/stats.json`` and ``out/params.json`` (written last). Returns the statistics.
     A folder holding a data set a generator did not make is refused unless ``overwrite``
-    (``shapes.claim_output_dir``)."""
+    (``output_dir.claim_output_dir``)."""
     from tqdm import tqdm  # noqa: PLC0415
 
     cfg = config or KeypointsConfig(image_size=size)

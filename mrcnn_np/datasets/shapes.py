@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from mrcnn_np.datasets.output_dir import claim_output_dir
+
 # Bump when a change to the generator changes its images: ensure_shapes then regenerates old sets.
 GENERATOR_VERSION = 2
 # COCO category id of each shape: not starting at 0 or 1, not contiguous, on purpose.
@@ -255,35 +257,6 @@ def scene_to_coco(scene: dict, image_id: int, file_name: str, first_ann_id: int,
             "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": 0,
         })
     return image, anns
-
-
-# Written first into every folder a generator makes: later runs may then rewrite it.
-GENERATED_MARKER = ".mrcnn_np_generated"
-_GENERATED_FILES = ("annotations/train.json", "annotations/val.json", "train", "val", "stats.json", "params.json")
-
-
-def claim_output_dir(out, overwrite: bool = False) -> None:
-    """Make ``out`` a generator's folder, refusing one that holds files a generator did not make.
-
-    A folder is the generator's own if it has the ``GENERATED_MARKER`` file or a params.json
-    with a ``generator_version`` (sets made before the marker existed). Otherwise, if any
-    path a generator writes (annotations/{train,val}.json, train/, val/, stats.json,
-    params.json) already exists, someone else's data set may be there: raise ValueError
-    unless ``overwrite`` (the CLI's ``--overwrite``). Other files in ``out`` are never touched.
-    """
-    out = Path(out)
-    if not (out / GENERATED_MARKER).is_file() and not overwrite:
-        try:
-            owned = "generator_version" in json.loads((out / "params.json").read_text())
-        except (OSError, ValueError, TypeError):
-            owned = False
-        found = [name for name in _GENERATED_FILES if (out / name).exists()]
-        if found and not owned:
-            raise ValueError(f"{out}: already holds {', '.join(found)}, not made by this generator; refusing to "
-                             f"overwrite them (choose another output folder, or pass --overwrite / "
-                             f"overwrite=True to replace them)")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / GENERATED_MARKER).write_text("made by mrcnn_np's data set generator; it may rewrite this folder\n")
 
 
 def generate_shapes(out, n_train: int = 2000, n_val: int = 200, size: int = 128, seed: int = 0,
