@@ -22,7 +22,7 @@ entry (``annotations[17] (id 42)``) and the field):
     duplicate image, category or annotation id        refuse
     two categories with the same name                 refuse (results are reported per name)
     annotation image_id / category_id unknown         refuse
-    bbox not 4 finite numbers                         refuse
+    bbox not 4 finite numbers (float32 range)         refuse
     bbox width or height <= 0                         drop, counted
     bbox wholly outside the image (empty once         drop, counted
       clipped to it)
@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)  # boxes become float32 targets
 MAX_SIDE = 20000  # largest image side accepted (COCO's are <= 640): a mask must fit in memory
 
 
@@ -312,8 +313,9 @@ def check_coco(ann_file, data: dict) -> CheckedCoco:
     for i, ann in enumerate(data["annotations"]):
         where = f"annotations[{i}]"
         box = ann["bbox"]
-        if len(box) != 4 or not all(_is_number(v) and math.isfinite(v) for v in box):
-            raise DatasetError(f"{ann_file}: {where} field 'bbox' must be 4 finite numbers, got {str(box)[:80]}")
+        if len(box) != 4 or not all(_is_number(v) and abs(v) <= _FLOAT32_MAX for v in box):  # NaN fails too
+            raise DatasetError(f"{ann_file}: {where} field 'bbox' must be 4 finite numbers (within float32's "
+                               f"range), got {str(box)[:80]}")
         if ann["image_id"] not in sizes:
             raise DatasetError(f"{ann_file}: {where} field 'image_id' = {ann['image_id']} is not in 'images'")
         if ann["category_id"] not in cat_ids:

@@ -149,6 +149,7 @@ def test_good_rle_of_both_kinds_reads_back():
     ({"area": "36"}, "field 'area' must be a finite number >= 0"),
     ({"bbox": [2, 2, float("nan"), 6]}, "annotations[1] field 'bbox' must be 4 finite numbers"),
     ({"bbox": [2, 2, True, 6]}, "annotations[1] field 'bbox' must be 4 finite numbers"),
+    ({"bbox": [2, 2, 1e300, 6]}, "annotations[1] field 'bbox' must be 4 finite numbers (within float32's range)"),
     ({"category_id": 99}, "annotations[1] field 'category_id' = 99 is not in 'categories'"),
     ({"image_id": 5}, "annotations[1] field 'image_id' = 5 is not in 'images'"),
     ({"id": 1}, "'annotations' has duplicate ids: annotations[0] and annotations[1] both have id 1"),
