@@ -57,19 +57,28 @@ def cmd_data_shapes(args) -> None:
     config = ShapesConfig(image_size=args.size, min_objects=args.min_objects, max_objects=args.max_objects,
                           min_size=args.min_size, max_size=args.max_size, overlap_prob=args.overlap)
     t0 = time.perf_counter()
-    stats = generate_shapes(args.out, args.train, args.val, args.size, args.seed, config, progress=not args.quiet)
+    stats = generate_shapes(args.out, args.train, args.val, args.size, args.seed, config, progress=not args.quiet,
+                            overwrite=args.overwrite)
     print(f"wrote {args.out} in {time.perf_counter() - t0:.1f} s")
     print(format_statistics(stats))
 
 
 def cmd_data_stats(args) -> None:
-    from mrcnn_np.datasets.coco import CocoDataset  # noqa: PLC0415
+    from mrcnn_np.datasets.coco import CocoDataset, DatasetError  # noqa: PLC0415
 
-    ds = CocoDataset(args.ann_file, args.images or ".")
+    ds = CocoDataset(args.ann_file, args.images or ".")  # a file the reader refuses: DatasetError, exit 2
     print(ds)
-    if args.images:  # load every image: checks that each exists and has its recorded size
+    print(ds.report or "  every annotation kept as it is")
+    print("  (what the reader refuses, drops or fills in: python -m pydoc mrcnn_np.datasets.validate)")
+    if args.images:  # read every image: checks that each exists, is readable and has its recorded size
+        bad = []
         for i in range(len(ds)):
-            ds.load_image(i)
+            try:
+                ds.load_image(i)
+            except DatasetError as e:
+                bad.append(str(e))
+        if bad:
+            raise DatasetError(f"{len(bad)} of {len(ds)} image files cannot be used; first: {bad[0]}")
         print(f"all {len(ds)} image files found in {args.images} with the recorded sizes")
 
 
@@ -188,8 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=float, default=0.3,
                    help="probability that an object is placed on an earlier one (default: 0.3)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into --out even if it holds a data set this command did not make")
     p.set_defaults(func=cmd_data_shapes)
-    p = data.add_parser("stats", help="check a COCO instance JSON file and print counts")
+    p = data.add_parser("stats", help="check a COCO instance JSON file and print counts (what the reader "
+                                      "drops or fills in; exit 2 if it refuses the file)")
     p.add_argument("ann_file", help="COCO instance JSON")
     p.add_argument("--images", help="image folder: also check every image file")
     p.set_defaults(func=cmd_data_stats)

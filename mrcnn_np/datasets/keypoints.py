@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .shapes import _background, _object_colour, scene_seed
+from .output_dir import claim_output_dir
+from .shapes import contrasting_colour, random_background, scene_seed
 
 GENERATOR_VERSION = 1
 KEYPOINT_NAMES = ("head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
@@ -188,7 +189,7 @@ def random_keypoint_scene(seed: int, size: int = 128, **options) -> dict:
         raise ValueError(f"pass either config= or KeypointsConfig options, not both (got {sorted(options)})")
     size = cfg.image_size
     rng = np.random.default_rng(seed)
-    bg = _background(rng, size)
+    bg = random_background(rng, size)
     n = int(rng.integers(cfg.min_figures, cfg.max_figures + 1))
     lo, hi = math.log(cfg.min_height), math.log(cfg.resolved_max_height)
     figures, placed = [], []
@@ -201,7 +202,7 @@ def random_keypoint_scene(seed: int, size: int = 128, **options) -> dict:
             cx, cy = rng.uniform(0.15 * size, 0.85 * size), rng.uniform(0.3 * height, size - 0.3 * height)
         placed.append((cx, cy, height))
         joints = random_pose(rng, cx, cy, height)
-        colour = _object_colour(rng, bg[int(np.clip(cy, 0, size - 1)), int(np.clip(cx, 0, size - 1))])
+        colour = contrasting_colour(rng, bg[int(np.clip(cy, 0, size - 1)), int(np.clip(cx, 0, size - 1))])
         figures.append(dict(joints=joints, full=draw_figure(joints, height, size), colour=colour))
     occluders = []
     if cfg.max_occluders and rng.random() < cfg.occluder_prob:
@@ -285,15 +286,18 @@ def format_keypoint_statistics(stats: dict) -> str:
 
 
 def generate_keypoints(out, n_train: int = 1000, n_val: int = 100, size: int = 128, seed: int = 0,
-                       config: KeypointsConfig | None = None, progress: bool = True) -> dict:
+                       config: KeypointsConfig | None = None, progress: bool = True, overwrite: bool = False) -> dict:
     """Write ``out/{train,val}/*.png``, ``out/annotations/{train,val}.json`` (COCO keypoints),
-    ``out/stats.json`` and ``out/params.json`` (written last). Returns the statistics."""
+    ``out/stats.json`` and ``out/params.json`` (written last). Returns the statistics.
+    A folder holding a data set a generator did not make is refused unless ``overwrite``
+    (``output_dir.claim_output_dir``)."""
     from tqdm import tqdm  # noqa: PLC0415
 
     cfg = config or KeypointsConfig(image_size=size)
     if cfg.image_size != size:
         cfg = dataclasses.replace(cfg, image_size=size)
     out = Path(out)
+    claim_output_dir(out, overwrite)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     params = dict(kind="keypoints", train=n_train, val=n_val, size=size, seed=seed, config=dataclasses.asdict(cfg),
                   generator_version=GENERATOR_VERSION)

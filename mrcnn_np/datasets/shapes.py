@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from mrcnn_np.datasets.output_dir import claim_output_dir
+
 # Bump when a change to the generator changes its images: ensure_shapes then regenerates old sets.
 GENERATOR_VERSION = 2
 # COCO category id of each shape: not starting at 0 or 1, not contiguous, on purpose.
@@ -126,7 +128,7 @@ def rasterize(polygon: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(canvas, dtype=bool)
 
 
-def _background(rng, size: int) -> np.ndarray:
+def random_background(rng, size: int) -> np.ndarray:
     """(H, W, 3) float: a bilinear gradient between four random corner colours + soft blobs."""
     corners = rng.uniform(30, 225, size=(2, 2, 3))
     u = np.linspace(0, 1, size)[:, None, None]
@@ -142,7 +144,7 @@ def _background(rng, size: int) -> np.ndarray:
     return bg
 
 
-def _object_colour(rng, bg_colour: np.ndarray) -> np.ndarray:
+def contrasting_colour(rng, bg_colour: np.ndarray) -> np.ndarray:
     """A random colour at least 90 (RGB distance) away from the local background."""
     for _ in range(20):
         c = rng.uniform(0, 255, 3)
@@ -181,7 +183,7 @@ def random_scene(seed: int, size: int = 128, **options) -> dict:
         raise ValueError(f"pass either config= or ShapesConfig options, not both (got {sorted(options)})")
     size = cfg.image_size
     rng = np.random.default_rng(seed)
-    bg = _background(rng, size)
+    bg = random_background(rng, size)
     n = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
     lo, hi = math.log(cfg.min_size), math.log(cfg.resolved_max_size)
     objects, placed = [], []  # objects in painting order (later ones on top)
@@ -194,7 +196,7 @@ def random_scene(seed: int, size: int = 128, **options) -> dict:
         name = cfg.classes[label - 1]
         poly = shape_polygon(name, cx, cy, radius, angle if cfg.rotate else UPRIGHT[name])
         full = rasterize(poly, size)
-        colour = _object_colour(rng, bg[min(int(cy), size - 1), min(int(cx), size - 1)])
+        colour = contrasting_colour(rng, bg[min(int(cy), size - 1), min(int(cx), size - 1)])
         objects.append(dict(label=label, full=full, colour=colour))
     noise = rng.normal(0.0, cfg.noise_std, size=(size, size, 3))
 
@@ -258,11 +260,12 @@ def scene_to_coco(scene: dict, image_id: int, file_name: str, first_ann_id: int,
 
 
 def generate_shapes(out, n_train: int = 2000, n_val: int = 200, size: int = 128, seed: int = 0,
-                    config: ShapesConfig | None = None, progress: bool = True) -> dict:
+                    config: ShapesConfig | None = None, progress: bool = True, overwrite: bool = False) -> dict:
     """Write ``out/{train,val}/*.png`` and ``out/annotations/{train,val}.json``.
 
     Also writes ``out/stats.json`` and ``out/params.json`` (the arguments, so a later run
-    can reuse the set).
+    can reuse the set). A folder holding a data set the generator did not make is refused
+    unless ``overwrite`` (``claim_output_dir``).
     Returns the statistics dict of ``shapes_statistics`` (see ``format_statistics``).
     """
     from tqdm import tqdm  # noqa: PLC0415
@@ -271,6 +274,7 @@ def generate_shapes(out, n_train: int = 2000, n_val: int = 200, size: int = 128,
     if cfg.image_size != size:
         cfg = dataclasses.replace(cfg, image_size=size)
     out = Path(out)
+    claim_output_dir(out, overwrite)
     (out / "annotations").mkdir(parents=True, exist_ok=True)
     categories = [{"id": CATEGORY_IDS[c], "name": c, "supercategory": "shape"} for c in cfg.classes]
     params = dict(train=n_train, val=n_val, size=size, seed=seed, config=config_to_dict(cfg),
@@ -340,7 +344,8 @@ def format_statistics(stats: dict) -> str:
 
 def ensure_shapes(out, n_train: int = 2000, n_val: int = 200, size: int = 128, seed: int = 0,
                   config: ShapesConfig | None = None, progress: bool = True):
-    """Reuse ``out`` if its params.json records the same arguments, else (re)generate.
+    """Reuse ``out`` if its params.json records the same arguments, else (re)generate
+    (only into an empty folder or one a generator made: ``claim_output_dir``).
 
     Returns (reused: bool, statistics as in ``generate_shapes``; read from stats.json if reused).
     """

@@ -133,17 +133,14 @@ class BatchLoader:
 
 
 def read_image_file(path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB from an image file; a clear ValueError if it is missing or not an image."""
-    from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
+    """(H, W, 3) uint8 RGB from an image file; a clear ValueError if it is missing or not an image.
 
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: image file not found")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+    16-bit, palette, alpha, CMYK and 1-bit files and EXIF orientation (not applied) are
+    handled as ``datasets.images`` documents.
+    """
+    from mrcnn_np.datasets.images import read_rgb  # noqa: PLC0415
+
+    return read_rgb(path, unreadable="not a readable image")
 
 
 def shapes_split(data_dir, split: str):

@@ -173,4 +173,7 @@ def test_image_files_are_checked_when_loaded(tmp_path):
 def test_pycocotools_object_is_the_ground_truth(tmp_path):
     ds = CocoDataset(write(tmp_path, make_data()), tmp_path)
     assert sorted(ds.coco.getImgIds()) == [7, 9] and sorted(ds.coco.getCatIds()) == [3, 40]
-    assert len(ds.coco.getAnnIds(imgIds=[7])) == 6
+    # The ground truth is the checked file: the two dropped (degenerate) annotations 5, 6 are not in it
+    # (before the up-front check it held all 6, and such entries crashed COCOeval).
+    assert sorted(ds.coco.getAnnIds(imgIds=[7])) == [1, 2, 3, 4]
+    assert all(ds.coco.anns[i]["iscrowd"] in (0, 1) and ds.coco.anns[i]["area"] >= 0 for i in (1, 2, 3, 4))
