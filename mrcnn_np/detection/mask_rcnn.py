@@ -21,7 +21,8 @@ Shapes::
 
     images: list of N (3, H_i, W_i) float32 in [0, 1] (RGB)
     targets: list of N dicts: boxes (G, 4) xyxy float32, labels (G,) int64 in 1..K-1,
-             masks (G, H_i, W_i) uint8
+             masks (G, H_i, W_i) uint8 (only with mask_on: box-only targets train a
+             Faster R-CNN); G = 0 for an image without objects (all RoIs background)
 """
 
 from __future__ import annotations
@@ -155,7 +156,7 @@ class MaskRCNN(nn.Module):
         if training and len(tc.min_size) > 1:
             min_size = int(self.sampling_rng.choice(tc.min_size))
         if training:
-            _check_targets(targets, len(images),
+            _check_targets(targets, images, self.cfg.num_classes, self.cfg.mask_on,
                            self.cfg.keypoint_head.num_keypoints if self.cfg.keypoint_on else None)
         original_sizes = [tuple(im.shape[-2:]) for im in images]
         batch, image_sizes, targets_t = prepare_batch(
@@ -206,19 +207,41 @@ def total_loss(losses):
     return sum(losses[k] for k in LOSS_NAMES + KEYPOINT_LOSS_NAMES if k in losses)
 
 
-def _check_targets(targets, n, num_keypoints=None):
-    if len(targets) != n:
-        raise ValueError(f"got {len(targets)} targets for {n} images")
+def _check_targets(targets, images, num_classes, mask_on=True, num_keypoints=None):
+    """Refuse training targets the model cannot use, with a ValueError naming the entry.
+
+    boxes (G, 4) finite with positive width and height; labels (G,) integers in
+    1..num_classes-1; masks (G, H_i, W_i) only when ``mask_on`` (a box-only data set trains
+    a Faster R-CNN or keypoint model); keypoints (G, K, 3) only when ``num_keypoints``.
+    G = 0 is an image without objects: every RoI is background, the box losses are 0.
+    """
+    if len(targets) != len(images):
+        raise ValueError(f"got {len(targets)} targets for {len(images)} images")
     for i, t in enumerate(targets):
-        for key in ("boxes", "labels", "masks"):
+        required = ("boxes", "labels") + (("masks",) if mask_on else ())
+        for key in required:
             if key not in t:
-                raise ValueError(f"targets[{i}] has no {key!r}")
+                hint = " (the model has mask_on=True)" if key == "masks" else ""
+                raise ValueError(f"targets[{i}] has no {key!r}{hint}")
         b = np.asarray(t["boxes"])
-        if b.ndim != 2 or b.shape[1] != 4 or not np.isfinite(b).all():
+        if b.ndim != 2 or b.shape[1] != 4 or b.dtype.kind not in "fiu" or not np.isfinite(b).all():
             raise ValueError(f"targets[{i}]['boxes'] must be finite (G, 4), got shape {b.shape}")
         if len(b) and not ((b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])).all():
             raise ValueError(f"targets[{i}]['boxes'] has a box with non-positive width or height "
                              f"(torchvision raises too; drop degenerate boxes when loading)")
+        labels = np.asarray(t["labels"])
+        if labels.shape != (len(b),) or (len(b) and labels.dtype.kind not in "iu"):
+            raise ValueError(f"targets[{i}]['labels'] must be ({len(b)},) integers (one per box), "
+                             f"got shape {labels.shape} dtype {labels.dtype}")
+        if len(b) and (labels.min() < 1 or labels.max() >= num_classes):
+            raise ValueError(f"targets[{i}]['labels'] must be in 1..{num_classes - 1} (0 is the background), "
+                             f"got {labels.min()}..{labels.max()}")
+        if mask_on:
+            m = np.asarray(t["masks"])
+            if m.shape != (len(b), *np.shape(images[i])[-2:]):
+                raise ValueError(f"targets[{i}]['masks'] must have shape (G, H, W) = "
+                                 f"{(len(b), *np.shape(images[i])[-2:])} (one mask per box, the image's size), "
+                                 f"got {m.shape}")
         if num_keypoints is not None:  # keypoint_on: every object needs its (K, 3) keypoints
             if "keypoints" not in t:
                 raise ValueError(f"targets[{i}] has no 'keypoints' (the model has keypoint_on=True)")
