@@ -13,9 +13,14 @@ With ``cfg.keypoint_on`` (§5) training adds ``loss_keypoint`` (targets then nee
 ``return_intermediates=True`` adds what the notebooks draw (anchors, proposals, sampled
 RoIs, mask targets, features).
 
+The config is read once, here: ``build_rpn`` and ``build_roi_heads`` turn it into the
+plain numbers and sub-modules that ``rpn.RPN`` and ``roi_heads.RoIHeads`` are built from
+(FPN / C5: a fc box head; C4: ``box_head.Res5Head``). With ``mask_on=False`` the model is
+a Faster R-CNN (or, with ``keypoint_on``, a Keypoint R-CNN) and its targets need no masks.
+
 Parameter names follow torchvision's ``maskrcnn_resnet50_fpn`` (``backbone.body.*``,
-``backbone.fpn.*``, ``rpn.head.*``, ``roi_heads.box_head.*``, ...), so its weights load
-through ``convert.py``.
+``backbone.fpn.*``, ``rpn.head.*``, ``roi_heads.box_head.*``, ...; C4: ``roi_heads.res5.*``),
+so its weights load through ``convert.py``.
 
 Shapes::
 
