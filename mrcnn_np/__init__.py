@@ -6,7 +6,7 @@ Subpackages (arrows point one way):
     autodiff   autodiff-lite: Tensor + tape, layers, losses, SGD
     gpu        CuPy loading of the CUDA kernels in kernels/*.cu
     datasets   synthetic shapes data set, COCO-format reader
-    engine     evaluation (and, later, training)
+    engine     the training library: training, prediction, evaluation, checkpoints
 """
 
 __version__ = "0.1.0"

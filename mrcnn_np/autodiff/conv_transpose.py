@@ -21,8 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from ._blas import gemm_threads
-from .conv import MAX_COLS_BYTES, _xp, check_conv_args, conv_tensor_op
+from .conv import MAX_COLS_BYTES, check_conv_args, conv_tensor_op
 from .im2col import col2im, im2col, pair
+from .tensor import get_array_module
 
 __all__ = ["conv_transpose2d_forward", "conv_transpose2d_backward", "conv_transpose2d_reference",
            "conv_transpose_output_shape"]
@@ -65,7 +66,7 @@ def _conv_transpose2d_forward_body(x, weight, bias, stride, padding, output_padd
                                    groups, impl):
     Cout, k, s, p, op, d, Ho, Wo = _setup(x, weight, bias, stride, padding, output_padding,
                                           dilation, groups)
-    xp = _xp(x)
+    xp = get_array_module(x)
     N, Cin, H, W = x.shape
     G = groups
     wg = weight.reshape(G, Cin // G, -1)                     # (G, Cin_g, Cout_g*kk)
@@ -94,7 +95,7 @@ def conv_transpose2d_backward(dout, cache, need_input_grad=True, need_weight_gra
 
 def _conv_transpose2d_backward_body(dout, cache, need_input_grad, need_weight_grad):
     x, weight, has_bias, k, s, p, d, G, impl = cache
-    xp = _xp(dout)
+    xp = get_array_module(dout)
     N, Cin, H, W = x.shape
     Cout = dout.shape[1]
     kk = k[0] * k[1]

@@ -2,7 +2,8 @@
 
 * ``kaiming_normal_(w, mode="fan_out")``: ``N(0, 2 / fan_out)`` — ResNet convolutions and
   the mask head (He et al. 2015; torchvision's ``kaiming_normal_(mode="fan_out",
-  nonlinearity="relu")``).
+  nonlinearity="relu")``); ``kaiming_conv_(conv)`` does it to a layer and zeroes its bias
+  (the mask and keypoint heads).
 * ``kaiming_uniform_(w, a=1)``: ``U(-b, b)``, ``b = sqrt(6 / ((1 + a^2) fan_in))`` —
   torchvision's FPN convolutions (a = 1 gives ``b = sqrt(3 / fan_in)``).
 * ``normal_(w, std)``: RPN head (std 0.01), box predictor (0.01 / 0.001).
@@ -23,7 +24,7 @@ import math
 import numpy as np
 
 __all__ = ["manual_seed", "get_rng", "calculate_fans", "kaiming_normal_", "kaiming_uniform_",
-           "normal_", "uniform_", "zeros_", "ones_", "constant_", "default_conv_init_"]
+           "normal_", "uniform_", "zeros_", "ones_", "constant_", "default_conv_init_", "kaiming_conv_"]
 
 _RNG = np.random.default_rng(0)
 
@@ -99,3 +100,12 @@ def default_conv_init_(weight, bias=None, rng=None):
         bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
         uniform_(bias, -bound, bound, rng=rng)
     return weight
+
+
+def kaiming_conv_(layer, rng=None):
+    """He normal (fan_out, ReLU gain) on ``layer.weight`` and zeros on its bias, if any; returns
+    the layer. torchvision's init of the mask and keypoint heads' (transposed) convolutions."""
+    kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu", rng=rng)
+    if layer.bias is not None:
+        zeros_(layer.bias)
+    return layer

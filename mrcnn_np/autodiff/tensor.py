@@ -1,4 +1,4 @@
-"""Tensor and tape: reverse-mode automatic differentiation in ~200 lines.
+"""Tensor and tape: reverse-mode automatic differentiation in one short module.
 
 Concept: every operation on :class:`Tensor` objects computes its result with a plain
 array function and, when a gradient is wanted, records *how to send a gradient back*:

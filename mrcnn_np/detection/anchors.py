@@ -78,21 +78,66 @@ def grid_anchors_numpy(base, feature_size, stride, offset=0.0):
 _GRID = {"reference": grid_anchors_reference, "numpy": grid_anchors_numpy}
 
 
+def _is_sequence(x) -> bool:
+    return isinstance(x, (tuple, list, np.ndarray))
+
+
+def _positive_numbers(values, name):
+    """A tuple of finite positive Python numbers, or a ValueError naming ``name``."""
+    if not _is_sequence(values) or len(values) == 0:
+        raise ValueError(f"{name} must be a non-empty sequence of positive numbers, got {values!r}")
+    out = []
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name} must hold positive numbers, got {v!r} in {values!r}")
+        if not (np.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must hold finite positive numbers, got {v!r} in {values!r}")
+        out.append(v.item() if isinstance(v, np.generic) else v)
+    return tuple(out)
+
+
+def anchor_levels(sizes, aspect_ratios):
+    """Per-level ``(sizes, aspect_ratios)``, both tuples of L tuples, as torchvision reads them.
+
+    torchvision's rule: ``sizes`` whose first entry is a number means one size per level
+    (``(32, 64)`` is ``((32,), (64,))``); ``aspect_ratios`` whose first entry is a number is
+    one tuple used on every level (``(0.5, 1.0, 2.0)`` with five levels of sizes is
+    ``((0.5, 1.0, 2.0),) * 5``). Afterwards both must have one entry per level. Anything
+    else (empty, non-numbers, zero, negative, NaN, a level count that disagrees) raises a
+    ValueError naming the argument.
+    """
+    if not _is_sequence(sizes) or len(sizes) == 0:
+        raise ValueError(f"sizes must be a non-empty tuple (one tuple of sizes per level), got {sizes!r}")
+    if not _is_sequence(aspect_ratios) or len(aspect_ratios) == 0:
+        raise ValueError(f"aspect_ratios must be a non-empty tuple (one tuple for all levels, or one per "
+                         f"level), got {aspect_ratios!r}")
+    if not _is_sequence(sizes[0]):
+        sizes = tuple((s,) for s in sizes)
+    if not _is_sequence(aspect_ratios[0]):
+        aspect_ratios = (tuple(aspect_ratios),) * len(sizes)
+    sizes = tuple(_positive_numbers(s, f"sizes[{i}]") for i, s in enumerate(sizes))
+    aspect_ratios = tuple(_positive_numbers(r, f"aspect_ratios[{i}]") for i, r in enumerate(aspect_ratios))
+    if len(sizes) != len(aspect_ratios):
+        raise ValueError(f"sizes ({len(sizes)} levels) and aspect_ratios ({len(aspect_ratios)} levels) "
+                         "must have one entry per feature level")
+    return sizes, aspect_ratios
+
+
 class AnchorGenerator:
     """torchvision-compatible multi-level anchor generator.
 
-    sizes: one tuple of sizes per feature level; aspect_ratios: one tuple of ratios
-    (height / width) per level. offset: anchor centre inside the feature cell in units
+    sizes: one tuple of sizes per feature level (or a flat tuple: one size per level);
+    aspect_ratios: ratios (height / width), one tuple per level or one flat tuple for every
+    level (``anchor_levels``). offset: anchor centre inside the feature cell in units
     of the stride (0.0 = torchvision; 0.5 = the cell centre, detectron2's constructor
     default). impl: "numpy" (default) or "reference" (loops).
     """
 
     def __init__(self, sizes=FPN_SIZES, aspect_ratios=FPN_ASPECT_RATIOS, offset=0.0, impl="numpy"):
-        if len(sizes) != len(aspect_ratios):
-            raise ValueError(f"sizes ({len(sizes)} levels) and aspect_ratios ({len(aspect_ratios)} levels) "
-                             "must have one entry per feature level")
-        self.sizes = tuple(tuple(s) for s in sizes)
-        self.aspect_ratios = tuple(tuple(r) for r in aspect_ratios)
+        self.sizes, self.aspect_ratios = anchor_levels(sizes, aspect_ratios)
+        if isinstance(offset, bool) or not isinstance(offset, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(offset):
+            raise ValueError(f"offset must be a finite number (0.0: torchvision, 0.5: cell centre), got {offset!r}")
         self.offset = float(offset)
         self.impl = resolve_impl(impl, available=tuple(_GRID))
         self.cell_anchors = [cell_anchors(s, r) for s, r in zip(self.sizes, self.aspect_ratios)]

@@ -15,14 +15,12 @@ few images, where batch statistics are useless, so it uses GroupNorm (Wu & He 20
 Shapes::
 
     N images, H x W input; C2..C5 have strides 4, 8, 16, 32
-    forward(x (N, 3, H, W)) -> [C2, C3, C4, C5] (the stages listed in ``return_stages``)
+    forward(x (N, 3, H, W)) -> [C2, C3, C4, C5] (the first ``num_stages`` of them)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
 
 from ..autodiff import init, nn
 from ..autodiff.functional import relu
@@ -65,7 +63,8 @@ RESNET101 = BackboneConfig(layers=(3, 4, 23, 3))
 RESNEXT101_32X8D = BackboneConfig(layers=(3, 4, 23, 3), groups=32, width_per_group=8)
 
 
-def make_norm(cfg: BackboneConfig, channels: int, rng=None) -> nn.Module:
+def make_norm(cfg: BackboneConfig, channels: int) -> nn.Module:
+    """The block norm the config names: frozen batch norm or GroupNorm."""
     if cfg.norm == "frozen_bn":
         return nn.FrozenBatchNorm2d(channels, eps=cfg.frozen_bn_eps)
     if cfg.norm == "gn":
@@ -121,8 +120,8 @@ class BasicBlock(nn.Module):
         return relu(out + shortcut)
 
 
-def make_stage(cfg: BackboneConfig, cin: int, stage: int, rng=None) -> nn.Sequential:
-    """Stage ``stage`` (0 for C2 ... 3 for C5): its blocks, the first with the stride."""
+def stage_blocks(cfg: BackboneConfig, cin: int, stage: int, rng=None) -> list:
+    """The residual blocks of stage ``stage`` (0 for C2 ... 3 for C5), the first with the stride."""
     block = Bottleneck if cfg.block == "bottleneck" else BasicBlock
     planes = cfg.width * 2**stage
     stride = 1 if stage == 0 else 2
@@ -130,14 +129,19 @@ def make_stage(cfg: BackboneConfig, cin: int, stage: int, rng=None) -> nn.Sequen
     for i in range(cfg.layers[stage]):
         blocks.append(block(cfg, cin, planes, stride if i == 0 else 1, rng=rng))
         cin = planes * cfg.expansion
-    return nn.Sequential(*blocks)
+    return blocks
+
+
+def make_stage(cfg: BackboneConfig, cin: int, stage: int, rng=None) -> nn.Sequential:
+    """Stage ``stage`` as one Sequential (block names ``0``, ``1``, ... as torchvision's ``layerK``)."""
+    return nn.Sequential(*stage_blocks(cfg, cin, stage, rng=rng))
 
 
 class ResNet(nn.Module):
-    """The ResNet body: stem and ``layer1..layerS`` (S = len(cfg.layers) <= 4).
+    """The ResNet body: stem and ``layer1..layerS`` (S = ``num_stages`` <= len(cfg.layers)).
 
-    return_stages: which C's to return, as stage indices (0 = C2); the C4 model builds the
-    body with three stages and uses stage 4 (res5) as its RoI head.
+    forward returns the S stage outputs C2..C(S+1). The C4 model builds the
+    body with three stages; its RoI head (``box_head.Res5Head``) is stage 4 (res5).
     """
 
     def __init__(self, cfg: BackboneConfig, num_stages: int = 4, rng=None):
@@ -165,20 +169,3 @@ class ResNet(nn.Module):
             feats.append(x)
         return feats
 
-
-def zero_init_last_norm(model: nn.Module) -> None:
-    """Set the scale of each block's last norm to 0 so every residual block starts as the
-    identity (Goyal et al. 2017); helps a from-scratch model train in few iterations."""
-    for _, m in model.named_modules():
-        if isinstance(m, Bottleneck) and isinstance(m.bn3, nn.GroupNorm):
-            m.bn3.weight.data[...] = 0
-        elif isinstance(m, BasicBlock) and isinstance(m.bn2, nn.GroupNorm):
-            m.bn2.weight.data[...] = 0
-
-
-def as_float32_image_batch(x):
-    """Check a batch of images (N, 3, H, W) float."""
-    x = np.asarray(x) if not hasattr(x, "shape") else x
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"images must have shape (N, 3, H, W), got {tuple(x.shape)}")
-    return x

@@ -28,11 +28,11 @@ from ..autodiff import nn
 from ..autodiff.functional import relu
 from ..ops.boxes import BoxCoder, box_iou, clip_boxes_to_image, remove_small_boxes
 from ..ops.nms import batched_nms
+from .backbone import BackboneConfig, stage_blocks
 from .matcher import Matcher, roi_heads_matcher
 from .sampler import BalancedPositiveNegativeSampler, roi_heads_sampler
 
 BOX_CODER = BoxCoder((10.0, 10.0, 5.0, 5.0))
-SCORE_THRESH, NMS_THRESH, DETECTIONS_PER_IMG = 0.05, 0.5, 100
 
 
 def assign_targets_to_proposals(proposals, gt_boxes, gt_labels, matcher: Matcher | None = None):
@@ -96,8 +96,8 @@ def select_training_samples(proposals, gt_boxes, gt_labels, rng, *,
 
 
 def postprocess_detections(class_logits, box_regression, proposals, image_sizes, *,
-                           score_thresh=SCORE_THRESH, nms_thresh=NMS_THRESH,
-                           detections_per_img=DETECTIONS_PER_IMG, box_coder: BoxCoder = BOX_CODER):
+                           score_thresh=0.05, nms_thresh=0.5,
+                           detections_per_img=100, box_coder: BoxCoder = BOX_CODER):
     """Final detections per image from the box head's outputs.
 
     class_logits: (R, K); box_regression: (R, 4 K); proposals: list of (P_i, 4) with
@@ -141,12 +141,21 @@ def postprocess_detections(class_logits, box_regression, proposals, image_sizes,
 
 
 # ----------------------------------------------------------------------------- modules
+# A box feature head turns pooled RoI features into the box predictor's input. All three
+# share one interface, so ``RoIHeads`` chooses among them once, when it is built:
+#   forward((R, C, P, P) pooled features) -> box features
+#   state_name: the attribute ``RoIHeads`` keeps it under (its weights' names: ``box_head.*``
+#               as torchvision's FPN models, ``res5.*`` as the C4 models)
+#   shares_with_mask: True when the mask branch reads these features (C4) instead of
+#               pooling its own
 class TwoMLPHead(nn.Module):
     """Flatten the pooled RoI features and apply two fully connected layers with ReLU
     (FPN §4.2: "two hidden 1,024-d fully-connected layers"). Names fc6, fc7 as torchvision.
 
     forward((R, C, P, P) RoI features) -> (R, representation_size)
     """
+
+    state_name, shares_with_mask = "box_head", False
 
     def __init__(self, in_features, representation_size=1024, rng=None):
         super().__init__()
@@ -168,6 +177,8 @@ class ConvFCHead(nn.Module):
     forward((R, C, P, P) RoI features) -> (R, representation_size)
     """
 
+    state_name, shares_with_mask = "box_head", False
+
     def __init__(self, in_channels, pool_size, conv_layers=(256, 256, 256, 256), representation_size=1024,
                  norm=None, rng=None):
         from .mask_head import MaskRCNNHeads  # noqa: PLC0415 (the same conv stack as the mask head's)
@@ -178,6 +189,23 @@ class ConvFCHead(nn.Module):
 
     def forward(self, x):
         return relu(self.fc6(F.flatten(self.convs(x), 1)))
+
+
+class Res5Head(nn.Sequential):
+    """The C4 model's box head (Mask R-CNN Fig. 4 left): ResNet's res5 stage on 14 x 14 RoI
+    features of res4. Its first block has stride 2 (14 x 14 -> 7 x 7); its output is shared
+    by the box predictor (after global average pooling) and the mask predictor (deconv ->
+    14 x 14). Blocks named ``0``, ``1``, ... as the backbone's ``layer4``.
+
+    backbone: the ``BackboneConfig`` of the body (res5 continues it); in_channels: res4's.
+    forward((R, C4, 14, 14)) -> (R, C5, 7, 7)
+    """
+
+    state_name, shares_with_mask = "res5", True
+
+    def __init__(self, backbone: BackboneConfig, in_channels, rng=None):
+        super().__init__(*stage_blocks(backbone, in_channels, 3, rng=rng))
+        self.out_channels = backbone.stage_channels()[3]
 
 
 class FastRCNNPredictor(nn.Module):

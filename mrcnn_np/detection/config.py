@@ -1,9 +1,13 @@
 """Configuration: frozen dataclasses, passed as values, and the named presets.
 
-Every ablation knob of the paper is a plain field: ``roi_op`` ("roipool" | "roiwarp" |
-"roialign") and ``aggregation``, ``mask_loss`` ("sigmoid" | "softmax"), ``class_agnostic``,
-``mask_head`` ("fcn" | "mlp"), ``architecture`` ("fpn" | "c4" | "c5") and the backbone depth.
-Functions receive the numbers they need, never the whole config.
+Every ablation knob of the paper is a plain field: ``roi_heads.roi_op`` ("roipool" |
+"roiwarp" | "roialign") and ``roi_heads.aggregation`` (Table 2c/d), ``mask_head.loss``
+("sigmoid" | "softmax", Table 2b), ``mask_head.class_agnostic``, ``mask_head.kind``
+("fcn" | "mlp", Table 2e), ``architecture`` ("fpn" | "c4" | "c5", Table 2a/d) and
+``backbone.layers`` (depth), plus ``mask_on`` and ``keypoint_on`` (§5) for the branches.
+The model reads its config once, when it is built (``mask_rcnn.build_rpn``,
+``build_roi_heads``); every module and function below it receives the numbers it needs,
+never the whole config.
 
 Presets (``PRESETS[name]`` or :func:`preset`):
     r50_fpn / r101_fpn / x101_fpn   torchvision-compatible, the paper's sizes (COCO: 91 classes)
@@ -59,7 +63,7 @@ class RoIHeadsConfig:
     aggregation: str | None = None    # "avg" | "max"; None: avg for RoIAlign, max otherwise
     aligned: bool = False             # torchvision's detection models use the legacy False
     sampling_ratio: int = 2
-    box_pool_size: int = 7            # FPN box head input (C4: the res5 input is mask_pool_size)
+    box_pool_size: int = 7            # FPN / C5 box head input (C4: res5 reads mask_head.pool_size)
     representation_size: int = 1024
     box_conv_layers: tuple = ()       # () : the paper's 2-fc head; else 3x3 convs then one fc (ConvFCHead)
     box_norm: str | None = None       # norm of those convs: None or "gn"

@@ -40,9 +40,8 @@ import math
 import numpy as np
 
 from ..autodiff import functional as F
-from ..autodiff import nn
+from ..autodiff import init, nn
 from ..autodiff.upsample import upsample_bilinear
-from .mask_head import _kaiming  # the same init as the mask head (torchvision: kaiming normal, fan_out; bias 0)
 
 __all__ = ["KeypointRCNNHeads", "KeypointRCNNPredictor", "keypoints_to_heatmap", "keypointrcnn_loss",
            "bicubic_matrix", "resize_bicubic", "heatmaps_to_keypoints", "keypoint_flip_map", "flip_keypoints",
@@ -65,7 +64,8 @@ class KeypointRCNNHeads(nn.Sequential):
             raise ValueError("the keypoint head needs at least one conv layer")
         blocks = []
         for width in layers:
-            blocks.append(_kaiming(nn.Conv2d(in_channels, width, 3, padding=1, bias=norm is None, rng=rng), rng))
+            conv = nn.Conv2d(in_channels, width, 3, padding=1, bias=norm is None, rng=rng)
+            blocks.append(init.kaiming_conv_(conv, rng))
             if norm is not None:
                 blocks.append(norm(width))
             blocks.append(nn.ReLU())
@@ -80,8 +80,9 @@ class KeypointRCNNPredictor(nn.Module):
 
     def __init__(self, in_channels, num_keypoints, rng=None):
         super().__init__()
-        self.kps_score_lowres = _kaiming(nn.ConvTranspose2d(in_channels, num_keypoints, 4, stride=2, padding=1,
-                                                            rng=rng), rng)
+        # torchvision's init (kaiming normal, fan_out; bias 0), the same as the mask head's
+        self.kps_score_lowres = init.kaiming_conv_(
+            nn.ConvTranspose2d(in_channels, num_keypoints, 4, stride=2, padding=1, rng=rng), rng)
         self.up_scale = 2
         self.out_channels = num_keypoints
 

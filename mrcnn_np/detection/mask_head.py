@@ -33,13 +33,6 @@ from ..autodiff.functional import relu
 MASK_LOSSES = ("sigmoid", "softmax")
 
 
-def _kaiming(conv, rng):
-    init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu", rng=rng)
-    if conv.bias is not None:
-        init.zeros_(conv.bias)
-    return conv
-
-
 class MaskRCNNHeads(nn.Sequential):
     """``len(layers)`` 3x3 convs (pad 1) each followed by ReLU; names ``{i}.0`` as torchvision.
 
@@ -50,7 +43,7 @@ class MaskRCNNHeads(nn.Sequential):
     def __init__(self, in_channels, layers=(256, 256, 256, 256), norm=None, rng=None):
         blocks = []
         for width in layers:
-            conv = _kaiming(nn.Conv2d(in_channels, width, 3, padding=1, bias=norm is None, rng=rng), rng)
+            conv = init.kaiming_conv_(nn.Conv2d(in_channels, width, 3, padding=1, bias=norm is None, rng=rng), rng)
             parts = [conv] if norm is None else [conv, norm(width)]
             blocks.append(nn.Sequential(*parts, nn.ReLU()))
             in_channels = width
@@ -63,8 +56,8 @@ class MaskRCNNPredictor(nn.Module):
 
     def __init__(self, in_channels, dim_reduced, num_classes, rng=None):
         super().__init__()
-        self.conv5_mask = _kaiming(nn.ConvTranspose2d(in_channels, dim_reduced, 2, stride=2, rng=rng), rng)
-        self.mask_fcn_logits = _kaiming(nn.Conv2d(dim_reduced, num_classes, 1, rng=rng), rng)
+        self.conv5_mask = init.kaiming_conv_(nn.ConvTranspose2d(in_channels, dim_reduced, 2, stride=2, rng=rng), rng)
+        self.mask_fcn_logits = init.kaiming_conv_(nn.Conv2d(dim_reduced, num_classes, 1, rng=rng), rng)
 
     def forward(self, x):
         return self.mask_fcn_logits(relu(self.conv5_mask(x)))

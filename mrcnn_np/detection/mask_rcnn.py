@@ -13,34 +13,40 @@ With ``cfg.keypoint_on`` (§5) training adds ``loss_keypoint`` (targets then nee
 ``return_intermediates=True`` adds what the notebooks draw (anchors, proposals, sampled
 RoIs, mask targets, features).
 
+The config is read once, here: ``build_rpn`` and ``build_roi_heads`` turn it into the
+plain numbers and sub-modules that ``rpn.RPN`` and ``roi_heads.RoIHeads`` are built from
+(FPN / C5: a fc box head; C4: ``box_head.Res5Head``). With ``mask_on=False`` the model is
+a Faster R-CNN (or, with ``keypoint_on``, a Keypoint R-CNN) and its targets need no masks.
+
 Parameter names follow torchvision's ``maskrcnn_resnet50_fpn`` (``backbone.body.*``,
-``backbone.fpn.*``, ``rpn.head.*``, ``roi_heads.box_head.*``, ...), so its weights load
-through ``convert.py``.
+``backbone.fpn.*``, ``rpn.head.*``, ``roi_heads.box_head.*``, ...; C4: ``roi_heads.res5.*``),
+so its weights load through ``convert.py``.
 
 Shapes::
 
     images: list of N (3, H_i, W_i) float32 in [0, 1] (RGB)
     targets: list of N dicts: boxes (G, 4) xyxy float32, labels (G,) int64 in 1..K-1,
-             masks (G, H_i, W_i) uint8
+             masks (G, H_i, W_i) uint8 (only with mask_on: box-only targets train a
+             Faster R-CNN); G = 0 for an image without objects (all RoIs background)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+import math
+
 from ..autodiff import Tensor, nn, no_grad
 from .transform import postprocess, prepare_batch
-from .anchors import AnchorGenerator
 from .backbone import ResNet
+from .box_head import ConvFCHead, FastRCNNPredictor, Res5Head, TwoMLPHead
 from .config import MaskRCNNConfig
 from .fpn import BackboneWithFPN
-from .keypoint_head import check_keypoints, resize_keypoints
-from .matcher import Matcher
+from .keypoint_head import KeypointRCNNHeads, KeypointRCNNPredictor, check_keypoints, resize_keypoints
+from .mask_head import MaskRCNNHeads, MaskRCNNPredictor, MLPMaskHead
 from .pooler import infer_scales
 from .roi_heads import RoIHeads
-from .rpn import (RPNHead, assign_targets_to_anchors, filter_proposals, flatten_rpn_outputs, rpn_loss,
-                  sample_anchors, RPN_BOX_CODER)
-from .sampler import BalancedPositiveNegativeSampler
+from .rpn import RPN
 
 LOSS_NAMES = ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg", "loss_mask")
 KEYPOINT_LOSS_NAMES = ("loss_keypoint",)     # only with cfg.keypoint_on (paper §5)
@@ -52,46 +58,65 @@ def loss_names(cfg: MaskRCNNConfig) -> tuple:
     return LOSS_NAMES + (KEYPOINT_LOSS_NAMES if cfg.keypoint_on else ())
 
 
-class RPN(nn.Module):
-    """The RPN's trainable part (``head``) plus its fixed settings."""
+# ----------------------------------------------------------------------------- building
+# The config is read here, once; every module below receives plain numbers. The order in
+# which modules are built is the order of the generator's draws: changing it changes
+# every initial weight (and the deterministic demo's numbers).
+def _norm_fn(norm):
+    """None, or channels -> GroupNorm (32 groups, fewer when the channels are not a multiple)."""
+    return (lambda c: nn.GroupNorm(math.gcd(32, c), c)) if norm == "gn" else None
 
-    def __init__(self, cfg: MaskRCNNConfig, in_channels, rng=None):
-        super().__init__()
-        r = cfg.rpn
-        self.anchor_generator = AnchorGenerator(r.anchor_sizes, (tuple(r.aspect_ratios),) * len(r.anchor_sizes))
-        self.head = RPNHead(in_channels, self.anchor_generator.num_anchors_per_location()[0], rng=rng)
-        self.matcher = Matcher(r.fg_iou_thresh, r.bg_iou_thresh, allow_low_quality_matches=True)
-        self.sampler = BalancedPositiveNegativeSampler(r.batch_size_per_image, r.positive_fraction)
-        self.cfg = r
 
-    def forward(self, batch_shape, features, image_sizes, targets=None, rng=None):
-        """Proposals (list of (P_i, 4)) and, with targets, the RPN losses."""
-        feature_sizes = [tuple(f.shape[-2:]) for f in features]
-        per_level = self.anchor_generator.per_level(tuple(batch_shape[-2:]), feature_sizes)
-        anchors = np.concatenate(per_level)
-        objectness, deltas = flatten_rpn_outputs(*self.head(features))
-        training = targets is not None
-        r = self.cfg
-        proposals = filter_proposals(
-            anchors, objectness.data, deltas.data, image_sizes, [len(a) for a in per_level],
-            pre_nms_top_n=r.pre_nms_top_n_train if training else r.pre_nms_top_n_test,
-            post_nms_top_n=r.post_nms_top_n_train if training else r.post_nms_top_n_test,
-            nms_thresh=r.nms_thresh, score_thresh=r.score_thresh)
-        info = {"anchors": anchors, "proposal_scores": [p[1] for p in proposals]}
-        proposals = [p[0] for p in proposals]
-        losses = {}
-        if training:
-            labels, reg_targets = [], []
-            for t in targets:
-                lab, matched = assign_targets_to_anchors(anchors, t["boxes"], self.matcher)
-                labels.append(lab)
-                reg_targets.append(RPN_BOX_CODER.encode_single(matched, anchors) if len(t["boxes"])
-                                   else np.zeros_like(anchors))
-            pos, neg = sample_anchors(labels, self.sampler, rng)
-            losses["loss_rpn_cls"], losses["loss_rpn_loc"] = rpn_loss(objectness, deltas, labels, reg_targets,
-                                                                      pos, neg)
-            info.update(anchor_labels=labels, num_pos_anchors=len(pos))
-        return proposals, losses, info
+def build_rpn(cfg: MaskRCNNConfig, in_channels: int, rng=None) -> RPN:
+    """The RPN of ``cfg`` on feature maps of ``in_channels`` channels."""
+    r = cfg.rpn
+    return RPN(in_channels, r.anchor_sizes, r.aspect_ratios,
+               pre_nms_top_n=(r.pre_nms_top_n_train, r.pre_nms_top_n_test),
+               post_nms_top_n=(r.post_nms_top_n_train, r.post_nms_top_n_test), nms_thresh=r.nms_thresh,
+               fg_iou_thresh=r.fg_iou_thresh, bg_iou_thresh=r.bg_iou_thresh,
+               batch_size_per_image=r.batch_size_per_image, positive_fraction=r.positive_fraction,
+               score_thresh=r.score_thresh, rng=rng)
+
+
+def build_roi_heads(cfg: MaskRCNNConfig, in_channels: int, rng=None) -> RoIHeads:
+    """The RoI heads of ``cfg``; in_channels: channels of the pooled maps (FPN: the FPN width;
+    C4: res4's; C5: res5's). C4 uses res5 as its box head and pools RoIs at the mask size."""
+    rh, mh, k = cfg.roi_heads, cfg.mask_head, cfg.num_classes
+    mask_channels = 1 if mh.class_agnostic else k
+    mask_head = mask_predictor = keypoint_head = keypoint_predictor = None
+    if cfg.architecture == "c4":
+        # res5 as the head; its first block has stride 2: 14 x 14 -> 7 x 7
+        box_head, box_pool_size = Res5Head(cfg.backbone, in_channels, rng=rng), mh.pool_size
+        box_predictor = FastRCNNPredictor(box_head.out_channels, k, rng=rng)
+        if cfg.mask_on:
+            mask_predictor = MaskRCNNPredictor(box_head.out_channels, mh.dim_reduced, mask_channels, rng=rng)
+    else:
+        if rh.box_conv_layers:
+            box_head = ConvFCHead(in_channels, rh.box_pool_size, rh.box_conv_layers, rh.representation_size,
+                                  norm=_norm_fn(rh.box_norm), rng=rng)
+        else:
+            box_head = TwoMLPHead(in_channels * rh.box_pool_size ** 2, rh.representation_size, rng=rng)
+        box_pool_size = rh.box_pool_size
+        box_predictor = FastRCNNPredictor(rh.representation_size, k, rng=rng)
+        if cfg.mask_on and mh.kind == "fcn":
+            mask_head = MaskRCNNHeads(in_channels, mh.conv_layers, norm=_norm_fn(mh.norm), rng=rng)
+            mask_predictor = MaskRCNNPredictor(mask_head.out_channels, mh.dim_reduced, mask_channels, rng=rng)
+        elif cfg.mask_on:
+            mask_head = MLPMaskHead(in_channels * mh.pool_size ** 2, mask_channels, mh.resolution, mh.mlp_hidden,
+                                    rng=rng)
+    kh = cfg.keypoint_head
+    if cfg.keypoint_on:  # §5: its own 14 x 14 RoIAlign and FCN, built last so other inits do not change
+        keypoint_head = KeypointRCNNHeads(in_channels, kh.keypoint_layers, norm=_norm_fn(kh.keypoint_norm), rng=rng)
+        keypoint_predictor = KeypointRCNNPredictor(keypoint_head.out_channels, kh.num_keypoints, rng=rng)
+    return RoIHeads(
+        box_head, box_predictor, box_pool_size=box_pool_size, mask_head=mask_head, mask_predictor=mask_predictor,
+        mask_pool_size=mh.pool_size, mask_resolution=mh.resolution, mask_loss=mh.loss,
+        keypoint_head=keypoint_head, keypoint_predictor=keypoint_predictor,
+        keypoint_pool_size=kh.keypoint_pool_size, roi_op=rh.roi_op, aggregation=rh.aggregation,
+        sampling_ratio=rh.sampling_ratio, aligned=rh.aligned, fg_iou_thresh=rh.fg_iou_thresh,
+        bg_iou_thresh=rh.bg_iou_thresh, batch_size_per_image=rh.batch_size_per_image,
+        positive_fraction=rh.positive_fraction, score_thresh=rh.score_thresh, nms_thresh=rh.nms_thresh,
+        detections_per_img=rh.detections_per_img)
 
 
 class MaskRCNN(nn.Module):
@@ -111,8 +136,8 @@ class MaskRCNN(nn.Module):
         else:  # C4: the body up to res4 (res5 is the RoI head); C5 (Table 2d): the whole body
             self.backbone = ResNet(cfg.backbone, num_stages=3 if cfg.architecture == "c4" else 4, rng=rng)
             channels = self.backbone.out_channels[-1]
-        self.rpn = RPN(cfg, channels, rng=rng)
-        self.roi_heads = RoIHeads(cfg, channels, rng=rng)
+        self.rpn = build_rpn(cfg, channels, rng=rng)
+        self.roi_heads = build_roi_heads(cfg, channels, rng=rng)
         self.sampling_rng = np.random.default_rng(seed + 1)
 
     def features(self, batch):
@@ -136,7 +161,7 @@ class MaskRCNN(nn.Module):
         if training and len(tc.min_size) > 1:
             min_size = int(self.sampling_rng.choice(tc.min_size))
         if training:
-            _check_targets(targets, len(images),
+            _check_targets(targets, images, self.cfg.num_classes, self.cfg.mask_on,
                            self.cfg.keypoint_head.num_keypoints if self.cfg.keypoint_on else None)
         original_sizes = [tuple(im.shape[-2:]) for im in images]
         batch, image_sizes, targets_t = prepare_batch(
@@ -187,19 +212,41 @@ def total_loss(losses):
     return sum(losses[k] for k in LOSS_NAMES + KEYPOINT_LOSS_NAMES if k in losses)
 
 
-def _check_targets(targets, n, num_keypoints=None):
-    if len(targets) != n:
-        raise ValueError(f"got {len(targets)} targets for {n} images")
+def _check_targets(targets, images, num_classes, mask_on=True, num_keypoints=None):
+    """Refuse training targets the model cannot use, with a ValueError naming the entry.
+
+    boxes (G, 4) finite with positive width and height; labels (G,) integers in
+    1..num_classes-1; masks (G, H_i, W_i) only when ``mask_on`` (a box-only data set trains
+    a Faster R-CNN or keypoint model); keypoints (G, K, 3) only when ``num_keypoints``.
+    G = 0 is an image without objects: every RoI is background, the box losses are 0.
+    """
+    if len(targets) != len(images):
+        raise ValueError(f"got {len(targets)} targets for {len(images)} images")
     for i, t in enumerate(targets):
-        for key in ("boxes", "labels", "masks"):
+        required = ("boxes", "labels") + (("masks",) if mask_on else ())
+        for key in required:
             if key not in t:
-                raise ValueError(f"targets[{i}] has no {key!r}")
+                hint = " (the model has mask_on=True)" if key == "masks" else ""
+                raise ValueError(f"targets[{i}] has no {key!r}{hint}")
         b = np.asarray(t["boxes"])
-        if b.ndim != 2 or b.shape[1] != 4 or not np.isfinite(b).all():
+        if b.ndim != 2 or b.shape[1] != 4 or b.dtype.kind not in "fiu" or not np.isfinite(b).all():
             raise ValueError(f"targets[{i}]['boxes'] must be finite (G, 4), got shape {b.shape}")
         if len(b) and not ((b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])).all():
             raise ValueError(f"targets[{i}]['boxes'] has a box with non-positive width or height "
                              f"(torchvision raises too; drop degenerate boxes when loading)")
+        labels = np.asarray(t["labels"])
+        if labels.shape != (len(b),) or (len(b) and labels.dtype.kind not in "iu"):
+            raise ValueError(f"targets[{i}]['labels'] must be ({len(b)},) integers (one per box), "
+                             f"got shape {labels.shape} dtype {labels.dtype}")
+        if len(b) and (labels.min() < 1 or labels.max() >= num_classes):
+            raise ValueError(f"targets[{i}]['labels'] must be in 1..{num_classes - 1} (0 is the background), "
+                             f"got {labels.min()}..{labels.max()}")
+        if mask_on:
+            m = np.asarray(t["masks"])
+            if m.shape != (len(b), *np.shape(images[i])[-2:]):
+                raise ValueError(f"targets[{i}]['masks'] must have shape (G, H, W) = "
+                                 f"{(len(b), *np.shape(images[i])[-2:])} (one mask per box, the image's size), "
+                                 f"got {m.shape}")
         if num_keypoints is not None:  # keypoint_on: every object needs its (K, 3) keypoints
             if "keypoints" not in t:
                 raise ValueError(f"targets[{i}] has no 'keypoints' (the model has keypoint_on=True)")

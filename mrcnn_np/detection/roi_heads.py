@@ -9,7 +9,8 @@ With ``keypoint_on`` a third branch (§5, ``keypoint_head.py``) does the same fo
 keypoint heatmaps (loss ``loss_keypoint``; detections gain ``keypoints`` and
 ``keypoints_scores``).
 
-Two layouts (Fig. 4):
+Three layouts (Fig. 4; Table 2d), chosen once when the model is built (``mask_rcnn.py``
+passes the matching box feature head, ``box_head.py``):
 * FPN: 7 x 7 RoI features -> two fc layers -> predictor; 14 x 14 -> 4 convs -> deconv ->
   28 x 28 masks. RoIs are pooled from their FPN level (``pooler.py``).
 * C4: 14 x 14 RoI features on res4 -> res5 (stride 2) -> 7 x 7 x C5, shared by the box
@@ -25,17 +26,14 @@ Shapes::
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..autodiff import nn
 from ..autodiff.tensor import make_result
 from ..ops.masks import project_masks_on_boxes
-from .backbone import make_stage
-from .box_head import ConvFCHead, FastRCNNPredictor, TwoMLPHead, fastrcnn_loss, postprocess_detections, select_training_samples
-from .keypoint_head import KeypointRCNNHeads, KeypointRCNNPredictor, heatmaps_to_keypoints, keypointrcnn_loss
-from .mask_head import MaskRCNNHeads, MaskRCNNPredictor, MLPMaskHead, mask_loss, mask_probabilities
+from .box_head import fastrcnn_loss, postprocess_detections, select_training_samples
+from .keypoint_head import heatmaps_to_keypoints, keypointrcnn_loss
+from .mask_head import mask_loss, mask_probabilities
 from .matcher import Matcher
 from .pooler import multiscale_roi_pool, pooler_backward
 from .sampler import BalancedPositiveNegativeSampler
@@ -65,87 +63,79 @@ def pool_rois(features, rois, output_size, scales, *, sampling_ratio=2, roi_op="
     return make_result(pooled, tuple(features), backward, f"pool_rois[{roi_op}]")
 
 
-def _norm_fn(norm):
-    """None, or channels -> GroupNorm (32 groups, fewer when the channels are not a multiple)."""
-    return (lambda c: nn.GroupNorm(math.gcd(32, c), c)) if norm == "gn" else None
-
-
 class RoIHeads(nn.Module):
-    """Box and mask branches. ``cfg`` is a ``MaskRCNNConfig`` (read here once, at build time).
+    """The box, mask and keypoint branches on the RoIs, built from their modules and settings.
 
-    in_channels: channels of the pooled maps (FPN: the FPN width; C4: res4's channels).
+    box_head: a box feature head (``TwoMLPHead``, ``ConvFCHead`` or C4's ``Res5Head``; see
+    ``box_head.py``), kept under its ``state_name`` (``box_head`` or ``res5``); it reads RoIs
+    pooled to ``box_pool_size``. box_predictor: ``FastRCNNPredictor``.
+    mask_head, mask_predictor: the mask branch (None, None: no masks). FCN: both; MLP: the
+    head only; C4: the predictor only, on the box head's output (``shares_with_mask``).
+    It reads RoIs pooled to ``mask_pool_size`` and predicts ``mask_resolution`` masks
+    trained with ``mask_loss`` ("sigmoid" or "softmax").
+    keypoint_head, keypoint_predictor: the keypoint branch (§5), on ``keypoint_pool_size``.
+    pooling: ``roi_op``, ``aggregation``, ``sampling_ratio``, ``aligned`` (``pool_rois``).
+    training: the matcher (``fg_iou_thresh``, ``bg_iou_thresh``) and sampler
+    (``batch_size_per_image``, ``positive_fraction``); inference: ``score_thresh``,
+    ``nms_thresh``, ``detections_per_img`` (``postprocess_detections``).
     """
 
-    def __init__(self, cfg, in_channels, rng=None):
+    def __init__(self, box_head, box_predictor, *, box_pool_size=7, mask_head=None, mask_predictor=None,
+                 mask_pool_size=14, mask_resolution=28, mask_loss="sigmoid", keypoint_head=None,
+                 keypoint_predictor=None, keypoint_pool_size=14, roi_op="roialign", aggregation=None,
+                 sampling_ratio=2, aligned=False, fg_iou_thresh=0.5, bg_iou_thresh=0.5,
+                 batch_size_per_image=512, positive_fraction=0.25, score_thresh=0.05, nms_thresh=0.5,
+                 detections_per_img=100):
         super().__init__()
-        rh, mh, k = cfg.roi_heads, cfg.mask_head, cfg.num_classes
-        self.c4 = cfg.architecture == "c4"
-        self.mask_on = cfg.mask_on
-        self.pool_kw = dict(sampling_ratio=rh.sampling_ratio, roi_op=rh.roi_op,
-                            aggregation=rh.aggregation, aligned=rh.aligned)
-        self.box_pool_size = mh.pool_size if self.c4 else rh.box_pool_size
-        self.mask_pool_size = mh.pool_size
-        self.mask_kind, self.mask_loss_kind = mh.kind, mh.loss
-        mask_channels = 1 if mh.class_agnostic else k
-        if self.c4:
-            # res5 (stage index 3) as the head; its first block has stride 2: 14 x 14 -> 7 x 7
-            self.res5 = make_stage(cfg.backbone, in_channels, 3, rng=rng)
-            c5 = cfg.backbone.stage_channels()[3]
-            self.box_predictor = FastRCNNPredictor(c5, k, rng=rng)
-            if self.mask_on:
-                self.mask_predictor = MaskRCNNPredictor(c5, mh.dim_reduced, mask_channels, rng=rng)
-        else:
-            if rh.box_conv_layers:
-                self.box_head = ConvFCHead(in_channels, rh.box_pool_size, rh.box_conv_layers, rh.representation_size,
-                                           norm=_norm_fn(rh.box_norm), rng=rng)
-            else:
-                self.box_head = TwoMLPHead(in_channels * rh.box_pool_size ** 2, rh.representation_size, rng=rng)
-            self.box_predictor = FastRCNNPredictor(rh.representation_size, k, rng=rng)
-            if self.mask_on and mh.kind == "fcn":
-                self.mask_head = MaskRCNNHeads(in_channels, mh.conv_layers, norm=_norm_fn(mh.norm), rng=rng)
-                self.mask_predictor = MaskRCNNPredictor(self.mask_head.out_channels, mh.dim_reduced,
-                                                        mask_channels, rng=rng)
-            elif self.mask_on:
-                self.mask_head = MLPMaskHead(in_channels * mh.pool_size ** 2, mask_channels,
-                                             mh.resolution, mh.mlp_hidden, rng=rng)
-        self.matcher = Matcher(rh.fg_iou_thresh, rh.bg_iou_thresh, allow_low_quality_matches=False)
-        self.sampler = BalancedPositiveNegativeSampler(rh.batch_size_per_image, rh.positive_fraction)
-        self.post_kw = dict(score_thresh=rh.score_thresh, nms_thresh=rh.nms_thresh,
-                            detections_per_img=rh.detections_per_img)
-        self.mask_resolution = mh.resolution
-        self.keypoint_on = cfg.keypoint_on
-        if self.keypoint_on:  # §5: its own 14 x 14 RoIAlign and FCN, built last so other inits do not change
-            kh = cfg.keypoint_head
-            self.keypoint_pool_size = kh.keypoint_pool_size
-            self.keypoint_head = KeypointRCNNHeads(in_channels, kh.keypoint_layers, norm=_norm_fn(kh.keypoint_norm),
-                                                   rng=rng)
-            self.keypoint_predictor = KeypointRCNNPredictor(self.keypoint_head.out_channels, kh.num_keypoints, rng=rng)
+        # registration order = state-dict order: box head, box predictor, mask, keypoints
+        self.box_head_name = box_head.state_name
+        setattr(self, self.box_head_name, box_head)
+        self.box_predictor = box_predictor
+        for name, module in (("mask_head", mask_head), ("mask_predictor", mask_predictor),
+                             ("keypoint_head", keypoint_head), ("keypoint_predictor", keypoint_predictor)):
+            if module is not None:
+                setattr(self, name, module)
+        self.mask_on = mask_head is not None or mask_predictor is not None
+        self.keypoint_on = keypoint_head is not None
+        if self.keypoint_on != (keypoint_predictor is not None):
+            raise ValueError("keypoint_head and keypoint_predictor come together (both or neither)")
+        self.mask_layers = [m for m in (mask_head, mask_predictor) if m is not None]   # applied in order
+        self.box_pool_size, self.mask_pool_size, self.keypoint_pool_size = box_pool_size, mask_pool_size, \
+            keypoint_pool_size
+        self.mask_resolution, self.mask_loss_kind = mask_resolution, mask_loss
+        self.pool_kw = dict(sampling_ratio=sampling_ratio, roi_op=roi_op, aggregation=aggregation, aligned=aligned)
+        self.matcher = Matcher(fg_iou_thresh, bg_iou_thresh, allow_low_quality_matches=False)
+        self.sampler = BalancedPositiveNegativeSampler(batch_size_per_image, positive_fraction)
+        self.post_kw = dict(score_thresh=score_thresh, nms_thresh=nms_thresh, detections_per_img=detections_per_img)
+
+    @property
+    def box_feature_head(self):
+        """The box feature head, whatever its state name."""
+        return getattr(self, self.box_head_name)
 
     # ---------------------------------------------------------------- pieces
-    def _box_features(self, features, rois, scales):
-        """The box head's input to its predictor: res5 of the pooled RoIs (C4, shared with the
-        mask branch) or the fc head's output."""
-        x = pool_rois(features, rois, self.box_pool_size, scales, **self.pool_kw)
-        return self.res5(x) if self.c4 else self.box_head(x)
+    def box_features(self, features, rois, scales):
+        """The box predictor's input for RoIs (S, 5): the box feature head on the pooled RoIs."""
+        return self.box_feature_head(pool_rois(features, rois, self.box_pool_size, scales, **self.pool_kw))
 
-    def _box_outputs(self, features, rois, scales):
-        x = self._box_features(features, rois, scales)
+    def box_outputs(self, features, rois, scales):
+        """(class_logits (S, K), box_regression (S, 4 K), box features) for RoIs (S, 5)."""
+        x = self.box_features(features, rois, scales)
         class_logits, box_regression = self.box_predictor(x)
         return class_logits, box_regression, x
 
-    def _mask_logits(self, features, rois, scales, shared=None):
-        if self.c4:
-            return self.mask_predictor(shared)                 # res5 output of the same RoIs
-        x = pool_rois(features, rois, self.mask_pool_size, scales, **self.pool_kw)
-        if self.mask_kind == "mlp":
-            return self.mask_head(x)
-        return self.mask_predictor(self.mask_head(x))
-
-    def mask_logits_for_rois(self, features, rois, scales):
-        """Mask logits (R, K or 1, M, M) for given RoIs (S, 5), e.g. ground-truth boxes: the whole
-        mask branch, including C4's res5 head, with detection factored out."""
-        shared = self._box_features(features, rois, scales) if self.c4 else None
-        return self._mask_logits(features, rois, scales, shared)
+    def mask_logits_for_rois(self, features, rois, scales, box_features=None):
+        """Mask logits (R, K or 1, M, M) for given RoIs (R, 5), e.g. ground-truth boxes: the whole
+        mask branch, including C4's res5 head, with detection factored out.
+        box_features: the box head's output for the same RoIs, when the caller has it (C4
+        reuses it instead of running res5 again; the other layouts ignore it)."""
+        if self.box_feature_head.shares_with_mask:
+            x = self.box_features(features, rois, scales) if box_features is None else box_features
+        else:
+            x = pool_rois(features, rois, self.mask_pool_size, scales, **self.pool_kw)
+        for layer in self.mask_layers:
+            x = layer(x)
+        return x
 
     def _keypoint_logits(self, features, rois, scales):
         x = pool_rois(features, rois, self.keypoint_pool_size, scales, **self.pool_kw)
@@ -159,7 +149,7 @@ class RoIHeads(nn.Module):
                                     [t["labels"] for t in targets], rng,
                                     sampler=self.sampler, matcher=self.matcher)
         rois = boxes_to_rois(s["proposals"])
-        class_logits, box_regression, head_out = self._box_outputs(features, rois, scales)
+        class_logits, box_regression, box_x = self.box_outputs(features, rois, scales)
         loss_cls, loss_box = fastrcnn_loss(class_logits, box_regression, s["labels"], s["regression_targets"])
         losses = {"loss_cls": loss_cls, "loss_box_reg": loss_box}
         labels = np.concatenate(s["labels"])
@@ -174,8 +164,8 @@ class RoIHeads(nn.Module):
                                                            self.mask_resolution))
             mask_targets = (np.concatenate(mask_targets) if mask_targets
                             else np.zeros((0, self.mask_resolution, self.mask_resolution), np.float32))
-            shared = head_out[pos] if self.c4 else None
-            logits = self._mask_logits(features, rois[pos], scales, shared)
+            box_x = box_x[pos] if self.box_feature_head.shares_with_mask else None
+            logits = self.mask_logits_for_rois(features, rois[pos], scales, box_x)
             losses["loss_mask"] = mask_loss(logits, labels[pos], mask_targets, kind=self.mask_loss_kind)
             info["mask_targets"] = mask_targets
             info["mask_logits"] = logits.data
@@ -193,7 +183,7 @@ class RoIHeads(nn.Module):
         mask_readout: how softmax-trained masks are read ("class" or "foreground",
         ``mask_probabilities``); sigmoid masks ignore it."""
         rois = boxes_to_rois(proposals)
-        class_logits, box_regression, _ = self._box_outputs(features, rois, scales)
+        class_logits, box_regression, _ = self.box_outputs(features, rois, scales)
         dets = postprocess_detections(class_logits.data, box_regression.data, proposals, image_sizes,
                                       **self.post_kw)
         if self.mask_on:

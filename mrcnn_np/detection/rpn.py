@@ -1,14 +1,19 @@
-"""Region Proposal Network: training targets for anchors, and proposal generation.
+"""Region Proposal Network: the head, training targets for anchors, proposal generation, the loss.
 
 Faster R-CNN §3.1 (and FPN §4.1): a small head slides over each feature map and, for
 each of the A anchors at every location, predicts an objectness logit and 4 box deltas.
-This module holds the parts that are plain array code, with no gradient:
 
+* ``RPN``: the whole network as one module: anchors, ``RPNHead`` (the only trainable
+  part; its outputs carry the gradient into the backbone), targets, proposals, loss;
 * ``assign_targets_to_anchors``: label every anchor positive / negative / ignored with the
   Matcher(0.7, 0.3, low-quality matches on) and pick its regression target box;
 * ``filter_proposals``: turn all anchors + predicted deltas into a few hundred proposals
   per image: per-level top-k by objectness, clip, drop tiny boxes, NMS within each level,
-  keep the best ``post_nms_top_n`` (torchvision's order of operations, docs/REFERENCE.md §6).
+  keep the best ``post_nms_top_n`` (torchvision's order of operations, docs/REFERENCE.md §6);
+* ``rpn_loss``: BCE on the sampled anchors plus smooth L1 on the sampled positives.
+
+The target and proposal functions are plain array code (no gradient flows through the
+anchors or the chosen proposals, as in torchvision).
 
 Shapes::
 
@@ -28,12 +33,10 @@ from ..autodiff import init, nn
 from ..autodiff.functional import relu
 from ..ops.boxes import BoxCoder, box_iou, clip_boxes_to_image, remove_small_boxes
 from ..ops.nms import batched_nms
+from .anchors import AnchorGenerator
 from .matcher import Matcher, rpn_matcher
+from .sampler import BalancedPositiveNegativeSampler
 
-# torchvision's defaults for the FPN model (per level before NMS, per image after)
-PRE_NMS_TOP_N = {"train": 2000, "test": 1000}
-POST_NMS_TOP_N = {"train": 2000, "test": 1000}
-NMS_THRESH = 0.7
 MIN_SIZE = 1e-3          # hard-coded in torchvision's filter_proposals (inclusive keep)
 
 RPN_BOX_CODER = BoxCoder((1.0, 1.0, 1.0, 1.0))
@@ -83,7 +86,7 @@ def _top_n_per_level(objectness, num_anchors_per_level, top_n):
 
 
 def filter_proposals(anchors, objectness, deltas, image_sizes, num_anchors_per_level,
-                     pre_nms_top_n=1000, post_nms_top_n=1000, nms_thresh=NMS_THRESH,
+                     pre_nms_top_n=1000, post_nms_top_n=1000, nms_thresh=0.7,
                      score_thresh=0.0, min_size=MIN_SIZE):
     """Proposals for each image from the RPN's outputs (torchvision's filter_proposals).
 
@@ -206,3 +209,56 @@ def rpn_loss(objectness, deltas, labels, regression_targets, pos_idx, neg_idx, b
                            reduction="sum") * (1.0 / len(sampled))
     cls = F.binary_cross_entropy_with_logits(obj[sampled], labels[sampled].astype(obj.dtype))
     return cls, box
+
+
+# ----------------------------------------------------------------------------- the module
+class RPN(nn.Module):
+    """The RPN of one model: its anchors, its trainable ``head`` and its fixed settings.
+
+    in_channels: channels of every feature map it reads; anchor_sizes: one tuple per level;
+    aspect_ratios: height / width, one tuple for all levels (or one tuple per level).
+    pre_nms_top_n, post_nms_top_n: (training, inference) pairs, per level before NMS and
+    per image after it. The matcher (fg_iou_thresh, bg_iou_thresh, low-quality matches on)
+    and the sampler (batch_size_per_image, positive_fraction) choose the anchors trained on.
+    """
+
+    def __init__(self, in_channels, anchor_sizes, aspect_ratios=(0.5, 1.0, 2.0), *,
+                 pre_nms_top_n=(2000, 1000), post_nms_top_n=(2000, 1000), nms_thresh=0.7,
+                 fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=256, positive_fraction=0.5,
+                 score_thresh=0.0, rng=None):
+        super().__init__()
+        self.anchor_generator = AnchorGenerator(anchor_sizes, aspect_ratios)
+        self.head = RPNHead(in_channels, self.anchor_generator.num_anchors_per_location()[0], rng=rng)
+        self.matcher = Matcher(fg_iou_thresh, bg_iou_thresh, allow_low_quality_matches=True)
+        self.sampler = BalancedPositiveNegativeSampler(batch_size_per_image, positive_fraction)
+        self.pre_nms_top_n, self.post_nms_top_n = tuple(pre_nms_top_n), tuple(post_nms_top_n)
+        self.nms_thresh, self.score_thresh = nms_thresh, score_thresh
+
+    def forward(self, batch_shape, features, image_sizes, targets=None, rng=None):
+        """Proposals (list of (P_i, 4)), the losses (with targets; else {}) and what the
+        notebooks draw. targets: list of dicts with ``boxes`` (G_i, 4), G_i may be 0."""
+        feature_sizes = [tuple(f.shape[-2:]) for f in features]
+        per_level = self.anchor_generator.per_level(tuple(batch_shape[-2:]), feature_sizes)
+        anchors = np.concatenate(per_level)
+        objectness, deltas = flatten_rpn_outputs(*self.head(features))
+        phase = 0 if targets is not None else 1          # index into the (training, inference) pairs
+        proposals = filter_proposals(
+            anchors, objectness.data, deltas.data, image_sizes, [len(a) for a in per_level],
+            pre_nms_top_n=self.pre_nms_top_n[phase], post_nms_top_n=self.post_nms_top_n[phase],
+            nms_thresh=self.nms_thresh, score_thresh=self.score_thresh)
+        info = {"anchors": anchors, "proposal_scores": [p[1] for p in proposals]}
+        proposals = [p[0] for p in proposals]
+        losses = {}
+        if targets is not None:
+            labels, reg_targets = [], []
+            for t in targets:
+                lab, matched = assign_targets_to_anchors(anchors, t["boxes"], self.matcher)
+                labels.append(lab)
+                # an image without objects: every anchor is negative, no box target is used
+                reg_targets.append(RPN_BOX_CODER.encode_single(matched, anchors) if len(t["boxes"])
+                                   else np.zeros_like(anchors))
+            pos, neg = sample_anchors(labels, self.sampler, rng)
+            losses["loss_rpn_cls"], losses["loss_rpn_loc"] = rpn_loss(objectness, deltas, labels, reg_targets,
+                                                                      pos, neg)
+            info.update(anchor_labels=labels, num_pos_anchors=len(pos))
+        return proposals, losses, info

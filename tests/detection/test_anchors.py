@@ -120,3 +120,61 @@ def test_anchors_live_torchvision():
     tv = TvGen(sizes, ratios)(ImageList(torch.zeros(1, 3, 70, 100), [(70, 100)]),
                               [torch.zeros(1, 1, *f) for f in feats])[0].numpy()
     np.testing.assert_array_equal(AnchorGenerator(sizes, ratios)((70, 100), feats), tv)
+
+
+# ------------------------------------------------ torchvision's argument forms (cases of its anchor tests)
+def test_flat_aspect_ratios_apply_to_every_level():
+    sizes = ((32,), (64,), (128,), (256,), (512,))
+    flat = AnchorGenerator(sizes, (0.5, 1.0, 2.0))
+    per_level = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * 5)
+    assert flat.aspect_ratios == per_level.aspect_ratios == ((0.5, 1.0, 2.0),) * 5
+    assert flat.num_anchors_per_location() == [3] * 5
+    feats = [(16, 16), (8, 8), (4, 4), (2, 2), (1, 1)]
+    np.testing.assert_array_equal(flat((64, 64), feats), per_level((64, 64), feats))
+
+
+def test_flat_sizes_are_one_size_per_level():
+    gen = AnchorGenerator((16, 32), (1.0,))
+    assert gen.sizes == ((16,), (32,)) and gen.aspect_ratios == ((1.0,), (1.0,))
+    np.testing.assert_array_equal(gen.cell_anchors[1], [[-16, -16, 16, 16]])
+
+
+@pytest.mark.parametrize("sizes, ratios", [(((10,),), ((1.0,),)), ((10,), (1,))])
+def test_stride_one_grid_of_one_anchor(sizes, ratios):
+    # a 15 x 15 map on a 15 x 15 image: stride 1, one 10 x 10 anchor per pixel, row by row
+    gen = AnchorGenerator(sizes, ratios)
+    anchors = gen((15, 15), [(15, 15)])
+    assert gen.num_anchors_per_location() == [1] and anchors.shape == (225, 4)
+    y, x = np.divmod(np.arange(225), 15)
+    np.testing.assert_array_equal(anchors, np.stack([x - 5, y - 5, x + 5, y + 5], axis=1).astype(np.float32))
+
+
+def test_levels_that_disagree_with_the_feature_maps():
+    gen = AnchorGenerator(((2, 4, 8), (32, 8)), (0.5, 1.0))      # two levels: 6 and 4 anchors per location
+    assert gen.num_anchors_per_location() == [6, 4]
+    with pytest.raises(ValueError, match="1 feature sizes for 2 anchor levels"):
+        gen((16, 16), [(8, 8)])
+
+
+@pytest.mark.parametrize("sizes, ratios, message", [
+    ((), (1.0,), r"^sizes must be a non-empty"),
+    (None, (1.0,), r"^sizes must be a non-empty"),
+    (((32,), ()), (1.0,), r"^sizes\[1\] must be a non-empty"),
+    (((0,),), (1.0,), r"^sizes\[0\] must hold finite positive"),
+    (((32, -8),), (1.0,), r"^sizes\[0\] must hold finite positive"),
+    (((True,),), (1.0,), r"^sizes\[0\] must hold positive numbers"),
+    (((32,),), [], r"^aspect_ratios must be a non-empty"),
+    (((32,),), 1.0, r"^aspect_ratios must be a non-empty"),
+    (((32,), (64,)), ((1.0,), (float("nan"),)), r"^aspect_ratios\[1\] must hold finite positive"),
+    (((32,),), ("wide",), r"^aspect_ratios\[0\] must hold positive numbers"),
+    (((32,),), ((0.5,), (1.0,)), "one entry per feature level"),
+])
+def test_bad_anchor_arguments_are_named(sizes, ratios, message):
+    with pytest.raises(ValueError, match=message):
+        AnchorGenerator(sizes, ratios)
+
+
+def test_bad_offset_is_named():
+    for bad in (float("nan"), "centre", None):
+        with pytest.raises(ValueError, match="offset"):
+            AnchorGenerator(offset=bad)

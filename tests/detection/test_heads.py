@@ -49,11 +49,14 @@ def test_softmax_mask_loss_classes_compete():
     assert soft > 10 * sig
 
 
-def test_mask_loss_without_positives_is_zero_with_zero_gradient():
+@pytest.mark.parametrize("kind", ["sigmoid", "softmax"])
+def test_mask_loss_without_positives_is_zero_with_zero_gradient(kind):
+    # no positive RoI: the loss is 0 and still connected to the logits, whose gradient is zero
     x = Tensor(np.ones((0, 3, 4, 4), np.float32), requires_grad=True)
-    loss = mask_loss(x, np.zeros(0, np.int64), np.zeros((0, 4, 4), np.float32))
+    loss = mask_loss(x, np.zeros(0, np.int64), np.zeros((0, 4, 4), np.float32), kind=kind)
     loss.backward()
     assert float(loss.data) == 0.0
+    assert x.grad is not None and x.grad.shape == x.shape and not x.grad.any()
 
 
 def test_mask_probabilities():

@@ -165,7 +165,7 @@ def test_equals_torchvision_maskrcnn_resnet50_fpn():
         rpn_feats, roi_feats = ours.features(inter["batch"])
         from mrcnn_np.detection.pooler import infer_scales
         scales = infer_scales([f.shape for f in roi_feats], inter["image_sizes"])
-        logits, deltas, _ = ours.roi_heads._box_outputs(roi_feats, boxes_to_rois([q]), scales)
+        logits, deltas, _ = ours.roi_heads.box_outputs(roi_feats, boxes_to_rois([q]), scales)
         for a, b in ((logits.data, tv_logits.numpy()), (deltas.data, tv_deltas.numpy())):
             np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3 * np.abs(b).max())
         # mask logits on torchvision's detections
