@@ -50,7 +50,9 @@ def hflip(image: np.ndarray, target: dict, keypoint_flip_map=None) -> tuple[np.n
     w = image.shape[-1]
     boxes = np.asarray(target["boxes"], np.float32).copy()
     boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
-    flipped = dict(target, boxes=boxes, masks=np.ascontiguousarray(np.asarray(target["masks"])[..., ::-1]))
+    flipped = dict(target, boxes=boxes)
+    if "masks" in target:  # box-only targets (Faster R-CNN style) have none
+        flipped["masks"] = np.ascontiguousarray(np.asarray(target["masks"])[..., ::-1])
     if "keypoints" in target:
         if keypoint_flip_map is None:
             raise ValueError("the target has keypoints: pass keypoint_flip_map (keypoint_flip_map(names); "
@@ -64,8 +66,9 @@ def sample_to_input(sample: dict) -> tuple[np.ndarray, dict]:
     """A ``CocoDataset`` item -> (image (3, H, W) float32, target dict for the model)."""
     image = to_model_image(sample["image"])
     target = {"boxes": np.asarray(sample["boxes"], np.float32).reshape(-1, 4),
-              "labels": np.asarray(sample["labels"], np.int64).reshape(-1),
-              "masks": np.asarray(sample["masks"], np.uint8).reshape(-1, *image.shape[1:])}
+              "labels": np.asarray(sample["labels"], np.int64).reshape(-1)}
+    if "masks" in sample:  # box-only samples train box-only models (mask_on=False)
+        target["masks"] = np.asarray(sample["masks"], np.uint8).reshape(-1, *image.shape[1:])
     if "keypoints" in sample:
         target["keypoints"] = np.asarray(sample["keypoints"], np.float32)
     return image, target

@@ -131,3 +131,13 @@ def test_read_image_file(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(ValueError, match="notes.txt: not a readable image"):
         read_image_file(tmp_path / "notes.txt")
+
+
+def test_box_only_samples_flip_and_convert_without_masks():
+    """A box-only sample (no "masks": Faster R-CNN style data) goes through the loader's two steps."""
+    sample = {"image": np.zeros((6, 10, 3), np.uint8), "boxes": [[1, 1, 4, 5]], "labels": [2]}
+    image, target = sample_to_input(sample)
+    assert "masks" not in target and target["boxes"].shape == (1, 4)
+    _, flipped = hflip(image, target)
+    assert "masks" not in flipped
+    np.testing.assert_array_equal(flipped["boxes"], [[6, 1, 9, 5]])
