@@ -19,7 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
-from mrcnn_np.engine.data import read_image_file, to_model_image
+from mrcnn_np.engine.data import read_image_file, sample_to_input, to_model_image
+
+
+def predict_dataset(model, dataset, indices=None, batch_size: int = 4, mask_readout: str = "class") -> list:
+    """Detections for images ``indices`` (default all) of a data set, one dict per image with
+    ``image_id``, ``boxes``, ``scores``, ``labels`` and ``masks`` (original pixels)."""
+    indices = range(len(dataset)) if indices is None else list(indices)
+    preds = []
+    for s in range(0, len(indices), batch_size):
+        chunk = indices[s:s + batch_size]
+        samples = [dataset[i] for i in chunk]
+        for sample, det in zip(samples, model.predict([sample_to_input(x)[0] for x in samples], mask_readout=mask_readout)):
+            preds.append(dict(det, image_id=sample["image_id"]))
+    return preds
 
 
 def detections_to_coco(dets: dict, image_id: int, label_to_cat_id: dict, first_id: int = 1) -> list:
