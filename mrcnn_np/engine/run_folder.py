@@ -79,7 +79,6 @@ class RunFolder:
             return
         ckpts = self.checkpoints()
         ours = [n for n in RUN_FILES if (p / n).exists()]
-        others = [q.name for q in p.iterdir() if q.name not in ours and not q.name.startswith("checkpoint_")]
         if overwrite:
             for n in ours:
                 (p / n).unlink()
@@ -87,21 +86,23 @@ class RunFolder:
                 if q.is_file():
                     q.unlink()
             return
-        hint = "choose another --out, or pass --overwrite to replace it"
+        hint = "choose another output folder, or overwrite it explicitly (--overwrite)"
         if ckpts:
             if not resume:
                 raise ValueError(f"{p} already holds a run (newest checkpoint {ckpts[-1][1].name}); resume it "
-                                 f"or {hint}")
+                                 f"(--resume), or {hint}")
         elif (p / "model.json").exists():
             raise ValueError(f"{p} holds a finished run whose checkpoints are gone: there is nothing to resume "
                              f"and training again would replace its model.npz, losses.csv and eval.json; {hint}")
         elif ours:
             if not resume:
                 raise ValueError(f"{p} already holds a run's {', '.join(ours)} (no checkpoint yet); restart it "
-                                 f"with resume, or {hint}")
-        elif others and not other_files_ok:
-            raise ValueError(f"{p} is not empty and is not a run folder (it holds {sorted(others)[0]!r}, ...); "
-                             f"{hint}")
+                                 f"(--resume), or {hint}")
+        elif not other_files_ok:
+            others = sorted(q.name for q in p.iterdir())
+            if others:
+                raise ValueError(f"{p} is not empty and is not a run folder (it holds {others[0]!r}"
+                                 f"{', ...' if len(others) > 1 else ''}); {hint}")
 
     def keep_rows_before(self, start: int, columns=COLUMNS) -> None:
         """Rewrite losses.csv with only the rows of iterations < start (atomically)."""

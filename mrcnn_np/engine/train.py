@@ -169,7 +169,7 @@ def _fmt(values: dict) -> str:
 
 def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool = False, stop_at=None,
           progress=None, log=print, threads: int | None = 1, workers: int = 1,
-          overwrite: bool = False) -> TrainResult:
+          overwrite: bool = False, other_files_ok: bool = True) -> TrainResult:
     """Train Mask R-CNN (``model_cfg``) with the recipe ``cfg`` on ``train_set`` (a CocoDataset).
 
     val_set: scored with COCO AP every ``cfg.eval_every`` iterations and at the end (None: never).
@@ -177,7 +177,8 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
     there is none). Without resume, a folder that already holds a run is an error; so is a
     finished run whose checkpoints are gone, and resuming a checkpoint past ``cfg.iterations``
     (``RunFolder.claim``: nothing is overwritten). overwrite: delete the run files already
-    in the folder and start afresh instead.
+    in the folder and start afresh instead. other_files_ok: False refuses a folder holding
+    files of no run (the command line's rule; a study runner keeps its job.json there).
     stop_at: stop after this many completed iterations without a final checkpoint, as a kill
     would (for tests and the notebook's resume demonstration).
     progress: tqdm bar (True), plain log lines every ``cfg.log_every`` iterations (False);
@@ -196,7 +197,7 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
     sizes = shard_sizes(cfg.batch_size, int(workers))
     run = RunFolder(cfg.out_dir)
     out = run.path
-    run.claim(resume, overwrite)
+    run.claim(resume, overwrite, other_files_ok)
     model = MaskRCNN(model_cfg, seed=cfg.seed)
     params = list(model.parameters())
     opt = SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
