@@ -95,6 +95,7 @@ def cmd_train(args) -> None:
     cfg = TrainConfig(iterations=args.iters, batch_size=args.batch_size, lr=args.lr, warmup_iters=args.warmup,
                       clip=args.clip, seed=args.seed, eval_every=args.eval_every, eval_images=args.eval_images,
                       checkpoint_every=args.checkpoint_every, log_every=args.log_every, out_dir=args.out)
+    _check_output_folder(args.out, "--out")
     print(f"train: {train_set}")
     res = train(model_cfg, cfg, train_set, val_set, resume=args.resume, progress=None if args.progress is None
                 else args.progress == "bar", threads=args.threads,
@@ -103,6 +104,23 @@ def cmd_train(args) -> None:
         e = res.evals[-1]
         print("final: " + ", ".join(f"{t} AP {e[t]['AP']:.3f}" for t in ("bbox", "segm") if t in e))
     print(f"weights: {res.out_dir / 'model'}.npz/.json; losses: {res.out_dir / 'losses.csv'}")
+
+
+def _check_output_folder(path, flag: str) -> None:
+    """Create the folder ``path`` (if missing); ValueError naming ``flag`` when it cannot be a
+    folder we write into (a file, a folder that cannot be created, or not writable)."""
+    import os  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: cannot create the folder ({e.strerror or e})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: the folder is not writable")
 
 
 def cmd_eval(args) -> None:
@@ -133,7 +151,7 @@ def cmd_predict(args) -> None:
 
     paths = image_files(args.images)  # every file found (folders expanded) before the weights are read
     model, names, ids = load_weights(args.weights)
-    predict_files(model, paths, args.out, args.score_thresh, names, ids)
+    predict_files(model, paths, args.out, args.score_thresh, names, ids, overwrite=args.overwrite)
 
 
 # mrcnn_np.engine.ablate.TABLES' names, written out so that parsing imports no numerics (a test checks)
@@ -269,6 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="predictions", help="output folder (default: predictions)")
     p.add_argument("--score-thresh", type=_finite_float, default=0.5,
                    help="keep detections scoring >= this (default: 0.5)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace drawings / detections.json of the same names already in --out")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("ablate", help="the paper's ablation tables at teaching scale (several trainings each)")

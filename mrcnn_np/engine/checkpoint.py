@@ -187,6 +187,9 @@ def load_weights(path, seed: int = 0):
             path = latest_checkpoint(path)
         else:
             raise CheckpointError(f"{path}: no weights in this folder (no model.npz/.json, no checkpoint_*.json)")
+    elif path.is_file() and path.suffix not in (".npz", ".json"):
+        raise CheckpointError(f"{path}: not a weights file (expected a run folder, weights .npz/.json or a "
+                              f"checkpoint)")
     prefix = path.with_suffix("") if path.suffix in (".npz", ".json") else path
     js = prefix.with_suffix(".json")
     if not js.is_file():

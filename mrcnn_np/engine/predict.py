@@ -91,9 +91,10 @@ def keep_confident(dets: dict, score_thresh: float) -> dict:
 
 
 def predict_files(model, paths, out_dir, score_thresh: float = 0.5, class_names=None, label_to_cat_id=None,
-                  log=print) -> dict:
+                  log=print, overwrite: bool = False) -> dict:
     """Predict on image files (or folders of them), draw each to ``out_dir`` and write
-    ``detections.json``; returns its dict."""
+    ``detections.json``; returns its dict. A file of those names already in ``out_dir`` is a
+    ValueError (nothing written) unless ``overwrite``."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")  # files, no window
@@ -109,17 +110,22 @@ def predict_files(model, paths, out_dir, score_thresh: float = 0.5, class_names=
     class_names = list(class_names) if class_names else ["background"] + [f"class{i}" for i in range(1, k)]
     label_to_cat_id = dict(label_to_cat_id) if label_to_cat_id else {i: i for i in range(1, k)}
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{display_name(out_dir)}: the output folder is a file, not a folder")
+    stems = _drawing_stems(paths)
+    if not overwrite:
+        taken = [q for q in [out_dir / "detections.json", *(out_dir / f"{t}_pred.png" for t in stems)] if q.exists()]
+        if taken:
+            raise ValueError(f"{display_name(taken[0])} already exists ({len(taken)} of the files to write do); "
+                             f"choose another output folder, or overwrite them explicitly (--overwrite)")
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {"images": [], "annotations": [],
            "categories": [{"id": int(label_to_cat_id[i]), "name": class_names[i]} for i in range(1, k)]}
-    stems = {}
-    for image_id, (path, image) in enumerate(zip(paths, images), start=1):
+    for image_id, (path, image, stem) in enumerate(zip(paths, images, stems), start=1):
         dets = keep_confident(model.predict([to_model_image(image)])[0], score_thresh)
         doc["images"].append({"id": image_id, "file_name": display_name(path), "height": int(image.shape[0]),
                               "width": int(image.shape[1])})
         doc["annotations"] += detections_to_coco(dets, image_id, label_to_cat_id, len(doc["annotations"]) + 1)
-        stem = path.stem if path.stem not in stems else f"{path.stem}_{image_id}"  # same name, other folder
-        stems[stem] = True
         h, w = image.shape[:2]
         fig, ax = plt.subplots(figsize=(max(3.0, w / 64), max(3.0, h / 64)))
         draw_instances(image, dets["boxes"], dets["labels"], dets.get("masks"), dets["scores"], class_names, ax=ax,
@@ -133,6 +139,17 @@ def predict_files(model, paths, out_dir, score_thresh: float = 0.5, class_names=
     log(f"wrote {display_name(out_dir / 'detections.json')} ({len(doc['annotations'])} detections in "
         f"{len(paths)} images)")
     return doc
+
+
+def _drawing_stems(paths) -> list:
+    """The drawing name (without ``_pred.png``) of each image: its stem, made unique by the
+    image's 1-based position when another image of the same stem came first (other folder)."""
+    seen, stems = set(), []
+    for image_id, path in enumerate(paths, start=1):
+        stem = path.stem if path.stem not in seen else f"{path.stem}_{image_id}"
+        seen.add(stem)
+        stems.append(stem)
+    return stems
 
 
 def match_to_ground_truth(boxes, labels, scores, gt_boxes, gt_labels, iou_thresh: float = 0.5):
