@@ -6,7 +6,7 @@ proposal filtering, target assignment, loss), RoI ops (multi-level pooling for t
 mask branches), box head (fc layers, predictor, sampling, loss), mask head (convs, deconv,
 predictor, mask targets, loss), the optimizer and what is left.
 
-    python bench/profile_train_step.py [--steps 10] [--threads 1] [--perf 2] [--json PATH]
+    python -m bench.profile_train_step [--steps 10] [--threads 1] [--perf 2] [--json PATH]
 
 Method. Nothing in ``mrcnn_np`` is edited; this script wraps things at run time. Forward:
 each component's modules (their ``forward``) and the module-level functions the model looks
@@ -44,8 +44,6 @@ import time
 from collections import defaultdict
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 COMPONENTS = ("backbone", "fpn", "rpn", "roi_ops", "box_head", "mask_head", "transform", "other")
 NOTES = {"transform": "prepare_batch: resize, normalise, pad", "other": "forward glue + loss sum"}
@@ -190,8 +188,8 @@ def main():
     args.clock = args.clock or ("cpu" if args.threads == 1 else "wall")
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
-    from bench_train_step import batches
-    from common import machine_report
+    from bench.bench_train_step import batches
+    from bench.common import machine_report
     from mrcnn_np.autodiff.optim import SGD
     from mrcnn_np.detection.config import preset, with_fields
     from mrcnn_np.detection.mask_rcnn import MaskRCNN
