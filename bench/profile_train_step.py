@@ -99,8 +99,6 @@ class StepProfiler:
 
     def wrap_backward(self, loss):
         """Time every node's backward closure into its component's backward total."""
-        from mrcnn_np.autodiff.tensor import _topological_order
-
         def timed(fn, comp):
             def run(g):
                 t0 = clock()
@@ -108,10 +106,23 @@ class StepProfiler:
                 self.bwd[comp] += clock() - t0
                 return r
             return run
-        for node in _topological_order(loss):
+        for node in graph_nodes(loss):
             if node._backward_fn is not None:
                 node._backward_fn = timed(node._backward_fn, self.tags.get(id(node), ("other",))[0])
         self.tags = {}        # let backward() free activations as it goes, as in a plain step
+
+
+def graph_nodes(root) -> list:
+    """Every tensor of ``root``'s graph, each once (the order does not matter here: each
+    backward closure is wrapped once, and backward() finds its own order)."""
+    seen, todo, out = set(), [root], []
+    while todo:
+        t = todo.pop()
+        if id(t) not in seen:
+            seen.add(id(t))
+            out.append(t)
+            todo.extend(t._parents)
+    return out
 
 
 def instrument(model, prof):

@@ -87,6 +87,8 @@ def cmd_train(args) -> None:
     from mrcnn_np.engine.data import shapes_split  # noqa: PLC0415
     from mrcnn_np.engine.train import TrainConfig, train  # noqa: PLC0415
 
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other (continue the run, or replace it)")
     if Path(args.data).exists() and not Path(args.data).is_dir():
         raise ValueError(f"--data {args.data}: is a file; expected a data folder (annotations/train.json, train/)")
     train_set = shapes_split(args.data, "train")

@@ -156,6 +156,7 @@ def test_predict_does_not_overwrite_without_the_flag(run, data, tmp_path, capsys
     (["train", "--clip", "-1"], ["--clip", ">= 0"]),
     (["predict", "x.png", "--weights", "w", "--score-thresh", "nan"], ["--score-thresh", "finite"]),
     (["train", "--batch-size", "-1"], ["--batch-size"]),
+    (["train", "--resume", "--overwrite"], ["--resume and --overwrite"]),
     (["eval", "--weights", "w", "--limit", "-2"], ["--limit"]),
 ])
 def test_bad_numbers_are_refused(argv, parts, capsys):
