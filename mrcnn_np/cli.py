@@ -147,9 +147,7 @@ def cmd_eval(args) -> None:
 
 def cmd_predict(args) -> None:
     from mrcnn_np.engine.checkpoint import load_weights  # noqa: PLC0415
-    from mrcnn_np.engine.predict import predict_files  # noqa: PLC0415
-
-    from mrcnn_np.engine.predict import image_files  # noqa: PLC0415
+    from mrcnn_np.engine.predict import image_files, predict_files  # noqa: PLC0415
 
     paths = image_files(args.images)  # every file found (folders expanded) before the weights are read
     model, names, ids = load_weights(args.weights)

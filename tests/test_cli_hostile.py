@@ -13,6 +13,8 @@ import pytest
 
 from mrcnn_np.cli import main
 
+from .cli_helpers import one_error_line as _one_error_line
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,14 +35,6 @@ def run(data):
     out = data.parent / "run"
     assert _train(data, out) == 0
     return out
-
-
-def _one_error_line(capsys, *parts):
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    for p in parts:
-        assert p in err, err
-    return err
 
 
 def _files(folder):

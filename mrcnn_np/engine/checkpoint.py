@@ -150,7 +150,7 @@ def model_from_config(d, source, seed: int = 0):
         raise CheckpointError(f"{source}: the model config is not a JSON object of objects")
     try:
         return MaskRCNN(config_from_dict(d), seed=seed)
-    except (TypeError, ValueError, KeyError, AttributeError) as e:
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError, OverflowError) as e:
         raise CheckpointError(f"{source}: not a valid model config ({type(e).__name__}: {e})") from None
 
 

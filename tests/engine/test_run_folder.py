@@ -13,25 +13,17 @@ from mrcnn_np.detection.config import preset, with_fields
 from mrcnn_np.detection.convert import save_weights
 from mrcnn_np.detection.mask_rcnn import MaskRCNN
 from mrcnn_np.engine import CheckpointError, TrainConfig, TrainingDiverged, load_weights, read_checkpoint, train
-from mrcnn_np.engine.data import shapes_split
 from mrcnn_np.engine.run_folder import COLUMNS, read_losses
 
-from .conftest import TINY
+from .conftest import TINY, tiny_cfg
 
 SAME = [c for c in COLUMNS if c != "sec_per_iter"]
 QUIET = dict(progress=False, log=lambda s: None)
 
 
 def _cfg(tmp_path, name, **kw):
-    base = dict(iterations=6, batch_size=2, lr=0.01, warmup_iters=2, milestones=(0.5,), checkpoint_every=2,
-                keep_checkpoints=3, log_every=0, out_dir=str(tmp_path / name), clip=10.0)
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-@pytest.fixture(scope="module")
-def train_set(shapes64):
-    return shapes_split(shapes64, "train")
+    """``tiny_cfg`` with a checkpoint every 2 iterations, three kept."""
+    return tiny_cfg(tmp_path, name, **dict(dict(checkpoint_every=2, keep_checkpoints=3), **kw))
 
 
 @pytest.fixture(scope="module")
