@@ -48,7 +48,7 @@ test-reference: $(VENV)/.stamp-reference
 	$(PYTEST) -m reference tests
 
 bench: $(VENV)/.stamp-reference
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/bench_*.py; do m=bench.$$(basename $$b .py); echo "== $$m"; $(PY) -m $$m || exit 1; done
 
 notebooks: $(VENV)/.stamp-notebooks
 	$(VENV)/bin/jupyter lab notebooks

@@ -5,8 +5,8 @@ ResNet-50 layer shapes at 800x1088 (batch 1) and the teaching model's small shap
 (batch 4, 32-64 channels, 32x32 to 8x8 maps). Forward = conv output; backward = input,
 weight and bias gradients from a given output gradient. Ratios > 1 mean we are slower.
 
-    python bench/bench_conv.py            # torch.set_num_threads(2)
-    python bench/bench_conv.py --quick    # fewer repeats
+    python -m bench.bench_conv            # torch.set_num_threads(2)
+    python -m bench.bench_conv --quick    # fewer repeats
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_report, print_table  # noqa: E402
+from bench.common import machine_report, print_table  # noqa: E402
 
 from mrcnn_np.autodiff.conv import conv2d_backward, conv2d_forward  # noqa: E402
 

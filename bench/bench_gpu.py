@@ -1,6 +1,6 @@
 """GPU benchmark: our CUDA kernels (CuPy) against torchvision / cuDNN on the same GPU.
 
-    python bench/bench_gpu.py
+    python -m bench.bench_gpu
 
 Times, on one GPU and the same inputs, interleaved round by round:
   * RoIAlign forward and backward (Mask R-CNN box-head size: 512 RoIs, 256 channels,
@@ -14,13 +14,11 @@ the CPU host shim is for checking the kernels, not for speed).
 
 from __future__ import annotations
 
-import os
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import compare, print_table  # noqa: E402
+from bench.common import compare, print_table
 
 
 def _skip_reason() -> str | None:

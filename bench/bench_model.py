@@ -7,8 +7,8 @@
 2. The ``teaching`` preset: forward + backward time of one training step on a batch of
    four 128 x 128 shapes images.
 
-    python bench/bench_model.py            # both parts
-    python bench/bench_model.py --quick    # fewer repeats
+    python -m bench.bench_model            # both parts
+    python -m bench.bench_model --quick    # fewer repeats
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 H, W = 800, 1066
 
@@ -31,7 +29,8 @@ def _image():
     import numpy as np
     from mrcnn_np.datasets.shapes import random_scene
     from mrcnn_np.detection.transform import resize_image
-    img = random_scene(0, 256)["image"].transpose(2, 0, 1).astype(np.float32) / 255
+    from mrcnn_np.engine.data import to_model_image
+    img = to_model_image(random_scene(0, 256)["image"])
     return np.clip(resize_image(img, (H, W)), 0, 1).astype(np.float32)
 
 
@@ -45,9 +44,10 @@ def _tv_model():
 def child(side: str, repeat: int) -> None:
     """Run one side's inference ``repeat`` times; print JSON with times and peak RSS."""
     import resource
-    import time
 
     import torch
+
+    from bench.common import timings
     torch.set_num_threads(2)
     img = _image()
     tv = _tv_model()
@@ -55,58 +55,52 @@ def child(side: str, repeat: int) -> None:
     if side == "torchvision":
         x = [torch.from_numpy(img)]
         with torch.no_grad():
-            for _ in range(repeat + 1):
-                t0 = time.perf_counter()
-                out = tv(x)
-                times.append(time.perf_counter() - t0)
-        n = len(out[0]["boxes"])
+            times = timings(lambda: tv(x), repeat + 1, warmup=0)
+            n = len(tv(x)[0]["boxes"])
     else:
         from mrcnn_np.detection.convert import convert_state_dict, torchvision_config
         from mrcnn_np.detection.mask_rcnn import MaskRCNN
         model = MaskRCNN(torchvision_config(frozen_bn_eps=1e-5))
         model.load_state_dict(convert_state_dict(tv.state_dict()))
         del tv
-        for _ in range(repeat + 1):
-            t0 = time.perf_counter()
-            out = model.predict([img])
-            times.append(time.perf_counter() - t0)
-        n = len(out[0]["boxes"])
+        times = timings(lambda: model.predict([img]), repeat + 1, warmup=0)
+        n = len(model.predict([img])[0]["boxes"])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"times": times[1:], "first": times[0], "peak_mb": peak_mb, "detections": n}))
 
 
 def run_child(side, repeat):
-    out = subprocess.run([sys.executable, __file__, "--child", side, "--repeat", str(repeat)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "bench.bench_model", "--child", side, "--repeat", str(repeat)],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def teaching_step(repeat):
     import statistics
-    import time
 
-    import numpy as np
+    from bench.common import timed
     from mrcnn_np.datasets.shapes import random_scene
     from mrcnn_np.detection.config import preset, with_fields
     from mrcnn_np.detection.mask_rcnn import MaskRCNN, total_loss
+    from mrcnn_np.engine.data import to_model_image
     model = MaskRCNN(with_fields(preset("teaching"), num_classes=6), seed=0)
     imgs, tgts = [], []
     for i in range(4):
         s = random_scene(i, 128)
-        imgs.append(s["image"].transpose(2, 0, 1).astype(np.float32) / 255)
+        imgs.append(to_model_image(s["image"]))
         tgts.append({"boxes": s["boxes"], "labels": s["labels"], "masks": s["masks"]})
-    fwd, bwd = [], []
-    for i in range(repeat + 2):
-        t0 = time.perf_counter()
-        out = model(imgs, tgts)
-        loss = total_loss(out)
-        t1 = time.perf_counter()
+
+    def backward(loss):
         loss.backward()
         model.zero_grad()
-        t2 = time.perf_counter()
+
+    fwd, bwd = [], []
+    for i in range(repeat + 2):
+        loss, t_fwd = timed(lambda: total_loss(model(imgs, tgts)))
+        _, t_bwd = timed(backward, loss)
         if i >= 2:                       # the first steps compile numba kernels
-            fwd.append(t1 - t0)
-            bwd.append(t2 - t1)
+            fwd.append(t_fwd)
+            bwd.append(t_bwd)
     return statistics.median(fwd), statistics.median(bwd), model.num_parameters()
 
 
@@ -119,7 +113,7 @@ def main():
     if args.child:
         child(args.child, args.repeat)
         return
-    from common import machine_report
+    from bench.common import machine_report
     repeat = 1 if args.quick else args.repeat
     import statistics
     print(machine_report())

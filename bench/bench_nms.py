@@ -6,18 +6,16 @@ fraction), random scores. "scattered" inputs (boxes of every size anywhere) are 
 worst case for our spatial pruning and are reported too. Checks that the kept indices
 are identical before timing.
 
-    .venv/bin/python bench/bench_nms.py
+    .venv/bin/python -m bench.bench_nms
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import compare, machine_report, print_table  # noqa: E402
+from bench.common import compare, machine_report, print_table  # noqa: E402
 
 from mrcnn_np.ops import nms  # noqa: E402
 

@@ -8,19 +8,15 @@ torchvision's CPU RoI kernels are single-threaded; ours use all numba threads (t
 "threads" column), so the ratio includes the parallel speed-up. torchvision has no
 RoIWarp: its row is timed against torchvision's roi_align on the same (rounded) boxes.
 
-    .venv/bin/python bench/bench_roi.py
+    .venv/bin/python -m bench.bench_roi
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numba
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import compare, machine_report, print_table  # noqa: E402
+from bench.common import compare, machine_report, print_table  # noqa: E402
 
 from mrcnn_np.ops import (quantize_rois, roi_align, roi_align_backward, roi_pool,  # noqa: E402
                           roi_pool_backward, roi_warp)

@@ -8,7 +8,7 @@ schedule. Both are scored with the same COCO evaluation on the validation set. E
 (within run-to-run noise) mean the training machinery is right, and a low AP is the
 recipe's, not a bug's. The two runs go in two processes, one thread each.
 
-    python bench/bench_train_ap.py [--data data/shapes] [--iters 1200] [--batch-size 4] [--lr 0.02]
+    python -m bench.bench_train_ap [--data data/shapes] [--iters 1200] [--batch-size 4] [--lr 0.02]
 
 About 2 x 10 minutes of CPU at the defaults.
 """
@@ -19,15 +19,11 @@ import argparse
 import concurrent.futures as cf
 import multiprocessing
 import pathlib
-import sys
 import tempfile
-import time
 
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 
 def _setup(args):
@@ -43,19 +39,19 @@ def _setup(args):
 
 
 def run_ours(args):
-    from mrcnn_np.engine.train import evaluate_model, train
+    from bench.common import timed
+    from mrcnn_np.engine import evaluate_model, train
 
     model_cfg, cfg, train_set, val_set = _setup(args)
-    t0 = time.perf_counter()
-    res = train(model_cfg, cfg, train_set, None, progress=False, log=lambda *_: None, threads=1)
-    seconds = time.perf_counter() - t0
+    res, seconds = timed(train, model_cfg, cfg, train_set, None, progress=False, log=lambda *_: None, threads=1)
     return {k: r["stats"] for k, r in evaluate_model(res.model, val_set).items()}, seconds
 
 
 def run_torch(args):
     import torch
 
-    from bench_train_step import torch_teaching_model
+    from bench.bench_train_step import torch_teaching_model
+    from bench.common import timed
     from mrcnn_np.autodiff.optim import WarmupMultiStepLR
     from mrcnn_np.detection.mask_rcnn import MaskRCNN
     from mrcnn_np.engine.data import BatchLoader, sample_to_input
@@ -70,17 +66,19 @@ def run_torch(args):
     opt = torch.optim.SGD(tv.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = WarmupMultiStepLR(cfg.lr, cfg.warmup_iters, cfg.warmup_factor, cfg.milestone_iters(), cfg.gamma)
     tv.train()
-    t0 = time.perf_counter()
-    for it in range(cfg.iterations):
-        for group in opt.param_groups:
-            group["lr"] = sched(it)
-        images, targets, _ = loader.next_batch()
-        losses = tv([torch.from_numpy(i) for i in images],
-                    [{k: torch.from_numpy(np.asarray(v)) for k, v in t.items()} for t in targets])
-        opt.zero_grad()
-        sum(losses.values()).backward()
-        opt.step()
-    seconds = time.perf_counter() - t0
+
+    def fit():
+        for it in range(cfg.iterations):
+            for group in opt.param_groups:
+                group["lr"] = sched(it)
+            images, targets, _ = loader.next_batch()
+            losses = tv([torch.from_numpy(i) for i in images],
+                        [{k: torch.from_numpy(np.asarray(v)) for k, v in t.items()} for t in targets])
+            opt.zero_grad()
+            sum(losses.values()).backward()
+            opt.step()
+
+    _, seconds = timed(fit)
     tv.eval()
     preds = []
     with torch.no_grad():
@@ -100,7 +98,7 @@ def main():
     ap.add_argument("--lr", type=float, default=0.02)
     args = ap.parse_args()
 
-    from common import machine_report
+    from bench.common import machine_report
     print(machine_report())
     with tempfile.TemporaryDirectory() as tmp:
         job = dict(data=args.data, iters=args.iters, batch_size=args.batch_size, lr=args.lr, out=tmp)

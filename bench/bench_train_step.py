@@ -7,7 +7,7 @@ values; our initial weights are loaded into it by name (the names are torchvisio
 both start from the same point. Each step is forward + backward + SGD update on a batch
 of four 128 x 128 shapes images. Target (issue 8): ours within 3x of torch's time.
 
-    python bench/bench_train_step.py [--steps 20] [--threads 1]
+    python -m bench.bench_train_step [--steps 20] [--threads 1]
 
 ``--threads`` sets numba's and the BLAS's threads for our side (1 avoids the stalls
 that multi-threaded BLAS/numba suffer on a busy 2-core machine); ``--torch-threads`` the
@@ -18,16 +18,11 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import statistics
-import sys
-import time
 from collections import OrderedDict
 
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 
 def torch_teaching_model(cfg):
@@ -102,12 +97,13 @@ def torch_teaching_model(cfg):
 
 def batches(n, seed=0):
     from mrcnn_np.datasets.shapes import random_scene
+    from mrcnn_np.engine.data import to_model_image
     out = []
     for b in range(n):
         imgs, tgts = [], []
         for i in range(4):
             s = random_scene(seed + 4 * b + i, 128)
-            imgs.append(s["image"].transpose(2, 0, 1).astype(np.float32) / 255)
+            imgs.append(to_model_image(s["image"]))
             tgts.append({"boxes": s["boxes"], "labels": s["labels"], "masks": s["masks"]})
         out.append((imgs, tgts))
     return out
@@ -124,7 +120,7 @@ def main():
     import torch
     from threadpoolctl import threadpool_limits
 
-    from common import machine_report
+    from bench.common import compare, machine_report
     from mrcnn_np.autodiff.optim import SGD
     from mrcnn_np.detection.config import preset, with_fields
     from mrcnn_np.detection.mask_rcnn import MaskRCNN, total_loss
@@ -161,15 +157,8 @@ def main():
         return float(loss.data)
 
     numba.set_num_threads(args.threads)
-    times = {"torch": [], "mrcnn_np": []}
-    with threadpool_limits(args.threads, "blas"):
-        for i, (imgs, tgts) in enumerate(data):
-            for name, fn in (("torch", step_torch), ("mrcnn_np", step_ours)):   # interleaved
-                t0 = time.perf_counter()
-                fn(imgs, tgts)
-                if i >= 3:                   # warm-up: numba compiles, allocator settles
-                    times[name].append(time.perf_counter() - t0)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    with threadpool_limits(args.threads, "blas"):  # warm-up: numba compiles, allocator settles
+        med = compare({"torch": step_torch, "mrcnn_np": step_ours}, repeat=args.steps, warmup=3, inputs=data)
     print(f"\nteaching preset, batch 4 x 128 x 128, forward + backward + SGD, median of {args.steps} steps")
     print(f"torch ({args.torch_threads} thread{'s' if args.torch_threads > 1 else ''})"
           f"{' ' * (20 - len(str(args.torch_threads)))}{med['torch'] * 1000:7.1f} ms/step")

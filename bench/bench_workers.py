@@ -6,7 +6,7 @@ the median seconds per iteration of each (the first iterations, which compile an
 are left out) and the speed-up. The machine is shared and noisy: compare the ratio, not
 the absolute times.
 
-    python bench/bench_workers.py [--iters 60] [--workers 2] [--data DIR]
+    python -m bench.bench_workers [--iters 60] [--workers 2] [--data DIR]
 """
 
 from __future__ import annotations

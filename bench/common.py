@@ -1,8 +1,14 @@
-"""Helpers shared by the benchmark scripts.
+"""The benchmarks' one timing helper, and the machine report they all print.
 
 Every benchmark runs ours and the reference (torch/torchvision) in the same process, on
 the same inputs, and prints ratios: the machine is shared and noisy, so absolute times
-drift but ratios hold. Run a script directly: ``python bench/bench_nms.py``.
+drift but ratios hold. ``bench`` is a package: run a script from the repository root as a
+module, e.g. ``python -m bench.bench_nms`` (``make bench`` runs every ``bench_*`` script).
+
+    timed(fn, *args)          (result, seconds) of one call
+    timings(fn, repeat, ...)  seconds of each of ``repeat`` calls after ``warmup`` calls
+    timeit(fn, ...)           their median
+    compare({name: fn}, ...)  median of each callable, measured interleaved round by round
 """
 
 from __future__ import annotations
@@ -15,33 +21,43 @@ import time
 import numpy as np
 
 
+def timed(fn, *args, **kwargs):
+    """(fn(*args, **kwargs), wall seconds of that call)."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def timings(fn, repeat: int = 7, warmup: int = 1) -> list:
+    """Wall seconds of each of ``repeat`` calls of ``fn()``, after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    return [timed(fn)[1] for _ in range(repeat)]
+
+
 def timeit(fn, *, repeat: int = 7, warmup: int = 1, min_time: float = 0.0) -> float:
     """Median wall time of ``fn()`` in seconds over ``repeat`` runs after ``warmup`` runs.
 
     Interleave the calls of the things you compare (see :func:`compare`) so that a burst
     of load on the shared machine hits both sides alike.
     """
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(timings(fn, repeat, warmup))
 
 
-def compare(fns: dict, *, repeat: int = 7, warmup: int = 1) -> dict:
-    """Median time of each callable in ``fns``, measured interleaved round by round."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
+def compare(fns: dict, *, repeat: int = 7, warmup: int = 1, inputs=None) -> dict:
+    """Median time of each callable in ``fns``, measured interleaved round by round.
+
+    inputs: optional sequence of ``warmup + repeat`` argument tuples; round r then calls
+    every ``fn(*inputs[r])`` (the same new batch for each side), else ``fn()``.
+    """
+    args = (lambda r: inputs[r]) if inputs is not None else (lambda r: ())
+    for r in range(warmup):
+        for fn in fns.values():
+            fn(*args(r))
     times = {k: [] for k in fns}
-    for _ in range(repeat):
+    for r in range(warmup, warmup + repeat):
         for k, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+            times[k].append(timed(fn, *args(r))[1])
     return {k: statistics.median(v) for k, v in times.items()}
 
 

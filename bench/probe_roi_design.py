@@ -7,8 +7,8 @@ mask AP, AP75 and box AP at a third, two thirds and the end of training, then a 
 40 validation images: the RPN's recall at IoU 0.5 and 0.7, and the share of objects that a
 detection (score > 0.05) finds at IoU >= 0.5, and finds with the right label.
 
-    python bench/probe_roi_design.py                                  # five classes (the finding)
-    python bench/probe_roi_design.py --classes star --variants c5_align,c5_pool
+    python -m bench.probe_roi_design                                  # five classes (the finding)
+    python -m bench.probe_roi_design --classes star --variants c5_align,c5_pool
 
 With five classes the detections of the C5 model land on most objects but give few of them
 the right label: classification, not the RoI operation, limits the AP in this budget.

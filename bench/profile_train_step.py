@@ -6,7 +6,7 @@ proposal filtering, target assignment, loss), RoI ops (multi-level pooling for t
 mask branches), box head (fc layers, predictor, sampling, loss), mask head (convs, deconv,
 predictor, mask targets, loss), the optimizer and what is left.
 
-    python bench/profile_train_step.py [--steps 10] [--threads 1] [--perf 2] [--json PATH]
+    python -m bench.profile_train_step [--steps 10] [--threads 1] [--perf 2] [--json PATH]
 
 Method. Nothing in ``mrcnn_np`` is edited; this script wraps things at run time. Forward:
 each component's modules (their ``forward``) and the module-level functions the model looks
@@ -44,8 +44,6 @@ import time
 from collections import defaultdict
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 COMPONENTS = ("backbone", "fpn", "rpn", "roi_ops", "box_head", "mask_head", "transform", "other")
 NOTES = {"transform": "prepare_batch: resize, normalise, pad", "other": "forward glue + loss sum"}
@@ -101,8 +99,6 @@ class StepProfiler:
 
     def wrap_backward(self, loss):
         """Time every node's backward closure into its component's backward total."""
-        from mrcnn_np.autodiff.tensor import _topological_order
-
         def timed(fn, comp):
             def run(g):
                 t0 = clock()
@@ -110,10 +106,23 @@ class StepProfiler:
                 self.bwd[comp] += clock() - t0
                 return r
             return run
-        for node in _topological_order(loss):
+        for node in graph_nodes(loss):
             if node._backward_fn is not None:
                 node._backward_fn = timed(node._backward_fn, self.tags.get(id(node), ("other",))[0])
         self.tags = {}        # let backward() free activations as it goes, as in a plain step
+
+
+def graph_nodes(root) -> list:
+    """Every tensor of ``root``'s graph, each once (the order does not matter here: each
+    backward closure is wrapped once, and backward() finds its own order)."""
+    seen, todo, out = set(), [root], []
+    while todo:
+        t = todo.pop()
+        if id(t) not in seen:
+            seen.add(id(t))
+            out.append(t)
+            todo.extend(t._parents)
+    return out
 
 
 def instrument(model, prof):
@@ -190,8 +199,8 @@ def main():
     args.clock = args.clock or ("cpu" if args.threads == 1 else "wall")
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
 
-    from bench_train_step import batches
-    from common import machine_report
+    from bench.bench_train_step import batches
+    from bench.common import machine_report
     from mrcnn_np.autodiff.optim import SGD
     from mrcnn_np.detection.config import preset, with_fields
     from mrcnn_np.detection.mask_rcnn import MaskRCNN

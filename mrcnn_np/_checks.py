@@ -11,6 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 
+class NonFiniteError(ValueError):
+    """An array that must be finite holds NaN or inf (inside a training step: divergence)."""
+
+
 def _shape_str(shape) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
 
@@ -38,7 +42,7 @@ def check_array(x, name: str, ndim: int | None = None, last_dim: int | None = No
     if finite and x.size and x.dtype.kind == "f":
         xp = _array_module(x)
         if not bool(xp.isfinite(x).all()):
-            raise ValueError(f"{name} contains NaN or inf")
+            raise NonFiniteError(f"{name} contains NaN or inf")
     return x
 
 

@@ -96,20 +96,42 @@ def cmd_train(args) -> None:
     from mrcnn_np.engine.data import shapes_split  # noqa: PLC0415
     from mrcnn_np.engine.train import TrainConfig, train  # noqa: PLC0415
 
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other (continue the run, or replace it)")
+    if Path(args.data).exists() and not Path(args.data).is_dir():
+        raise ValueError(f"--data {args.data}: is a file; expected a data folder (annotations/train.json, train/)")
     train_set = shapes_split(args.data, "train")
     val_set = shapes_split(args.data, "val") if (Path(args.data) / "annotations" / "val.json").is_file() else None
     model_cfg = with_fields(preset(args.preset), num_classes=len(train_set.class_names))
     cfg = TrainConfig(iterations=args.iters, batch_size=args.batch_size, lr=args.lr, warmup_iters=args.warmup,
                       clip=args.clip, seed=args.seed, eval_every=args.eval_every, eval_images=args.eval_images,
                       checkpoint_every=args.checkpoint_every, log_every=args.log_every, out_dir=args.out)
+    _check_output_folder(args.out, "--out")
     print(f"train: {train_set}")
     res = train(model_cfg, cfg, train_set, val_set, resume=args.resume, progress=None if args.progress is None
                 else args.progress == "bar", threads=args.threads,
-                workers=args.workers)
+                workers=args.workers, overwrite=args.overwrite, other_files_ok=False)
     if res.evals:
         e = res.evals[-1]
         print("final: " + ", ".join(f"{t} AP {e[t]['AP']:.3f}" for t in ("bbox", "segm") if t in e))
     print(f"weights: {res.out_dir / 'model'}.npz/.json; losses: {res.out_dir / 'losses.csv'}")
+
+
+def _check_output_folder(path, flag: str) -> None:
+    """Create the folder ``path`` (if missing); ValueError naming ``flag`` when it cannot be a
+    folder we write into (a file, a folder that cannot be created, or not writable)."""
+    import os  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{flag} {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: cannot create the folder ({e.strerror or e})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: the folder is not writable")
 
 
 def cmd_eval(args) -> None:
@@ -118,7 +140,7 @@ def cmd_eval(args) -> None:
     from mrcnn_np.engine.checkpoint import load_weights  # noqa: PLC0415
     from mrcnn_np.engine.data import shapes_split  # noqa: PLC0415
     from mrcnn_np.engine.evaluate import evaluate_coco  # noqa: PLC0415
-    from mrcnn_np.engine.train import predict_dataset  # noqa: PLC0415
+    from mrcnn_np.engine.predict import predict_dataset  # noqa: PLC0415
 
     model, _, _ = load_weights(args.weights)
     ds = shapes_split(args.data, args.split)
@@ -134,10 +156,11 @@ def cmd_eval(args) -> None:
 
 def cmd_predict(args) -> None:
     from mrcnn_np.engine.checkpoint import load_weights  # noqa: PLC0415
-    from mrcnn_np.engine.predict import predict_files  # noqa: PLC0415
+    from mrcnn_np.engine.predict import image_files, predict_files  # noqa: PLC0415
 
+    paths = image_files(args.images)  # every file found (folders expanded) before the weights are read
     model, names, ids = load_weights(args.weights)
-    predict_files(model, args.images, args.out, args.score_thresh, names, ids)
+    predict_files(model, paths, args.out, args.score_thresh, names, ids, overwrite=args.overwrite)
 
 
 # mrcnn_np.engine.ablate.TABLES' names, written out so that parsing imports no numerics (a test checks)
@@ -169,6 +192,23 @@ def _at_least_one(text: str) -> int:
     value = _positive(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
     return value
 
 
@@ -224,10 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive, default=2, help="images per iteration (default: 2)")
     p.add_argument("--lr", type=_positive_float, default=0.02, help="base learning rate (default: 0.02)")
     p.add_argument("--warmup", type=_positive, default=100, help="linear warmup iterations (default: 100)")
-    p.add_argument("--clip", type=float, default=0.0, help="max gradient norm, 0 = no clipping (default: 0)")
+    p.add_argument("--clip", type=_non_negative_float, default=0.0,
+                   help="max gradient norm, 0 = no clipping (default: 0)")
     p.add_argument("--seed", type=_positive, default=0, help="random seed (default: 0)")
     p.add_argument("--out", default="runs/teaching", help="run folder (default: runs/teaching)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run files (losses, checkpoints, weights) already in --out and start afresh")
     p.add_argument("--eval-every", type=_positive, default=0,
                    help="COCO evaluation period in iterations, 0 = at the end only (default: 0)")
     p.add_argument("--eval-images", type=_positive, default=50,
@@ -251,10 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("predict", help="detect objects in image files; PNG drawings + COCO JSON")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...) or folders of them")
     p.add_argument("--weights", required=True, help="run folder, weights prefix (.npz/.json) or checkpoint")
     p.add_argument("--out", default="predictions", help="output folder (default: predictions)")
-    p.add_argument("--score-thresh", type=float, default=0.5, help="keep detections scoring >= this (default: 0.5)")
+    p.add_argument("--score-thresh", type=_finite_float, default=0.5,
+                   help="keep detections scoring >= this (default: 0.5)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace drawings / detections.json of the same names already in --out")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("ablate", help="the paper's ablation tables at teaching scale (several trainings each)")

@@ -7,6 +7,8 @@ import pytest
 
 from mrcnn_np.cli import main
 
+from .cli_helpers import one_error_line as _one_error_line
+
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
@@ -22,14 +24,6 @@ def run(data):
     assert main(["train", "--data", str(data), "--iters", "2", "--batch-size", "1", "--out", str(out),
                  "--checkpoint-every", "1", "--progress", "lines", "--log-every", "1"]) == 0
     return out
-
-
-def _one_error_line(capsys, *parts):
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    for p in parts:
-        assert p in err, err
-    return err
 
 
 def test_train_writes_a_run_and_resumes(run, data, capsys):

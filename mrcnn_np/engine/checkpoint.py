@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import zipfile
+import zlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -29,6 +31,10 @@ import numpy as np
 
 FORMAT = "mrcnn_np-checkpoint"
 _NAME = re.compile(r"^checkpoint_(\d{6,})\.json$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or weights file cannot be read (truncated, bad CRC, wrong or missing fields)."""
 
 
 def write_json_atomic(path, obj) -> None:
@@ -85,31 +91,85 @@ def save_checkpoint(out_dir, iteration: int, model, optimizer, meta: dict, keep:
     return prefix
 
 
+def read_npz(path) -> dict:
+    """{name: array} of an .npz file (allow_pickle=False), every array read now, so that a
+    truncated file or a bad CRC is a CheckpointError naming the file, not a BadZipFile later."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: unreadable or truncated .npz ({type(e).__name__}: {e})") from None
+
+
+def read_json(path, what: str) -> dict:
+    """The JSON object (a dict) in ``path``; CheckpointError naming the file otherwise."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not a {what} ({e})") from None
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"{path}: not a {what} (a JSON {type(doc).__name__}, expected an object)")
+    return doc
+
+
 def read_checkpoint(prefix) -> tuple[dict, dict, dict]:
-    """(model arrays, optimizer arrays, meta dict) of the checkpoint at ``prefix``."""
+    """(model arrays, optimizer arrays, meta dict) of the checkpoint at ``prefix``.
+
+    Raises CheckpointError (a ValueError) naming the file when a file is missing, truncated,
+    not a checkpoint, or lacks ``iteration`` / ``model_config``."""
     prefix = Path(prefix)
     prefix = prefix.with_suffix("") if prefix.suffix in (".npz", ".json") else prefix
     js, npz = prefix.with_suffix(".json"), prefix.with_suffix(".npz")
     for f in (js, npz):
         if not f.is_file():
-            raise ValueError(f"{f}: checkpoint file not found")
-    try:
-        meta = json.loads(js.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{js}: not a checkpoint JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{js}: not a mrcnn_np checkpoint (no 'format': '{FORMAT}')")
-    model_arrays, optim_arrays = {}, {}
-    with np.load(npz, allow_pickle=False) as f:
-        for k in f.files:
-            if k.startswith("model/"):
-                model_arrays[k[6:]] = f[k]
-            elif k.startswith("optim/"):
-                optim_arrays[k[6:]] = f[k]
-        saved_it = int(f["meta/iteration"]) if "meta/iteration" in f.files else -1
+            raise CheckpointError(f"{f}: checkpoint file not found")
+    meta = read_json(js, "checkpoint JSON")
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{js}: not a mrcnn_np checkpoint (no 'format': '{FORMAT}')")
+    if not isinstance(meta.get("iteration"), int) or meta["iteration"] < 0:
+        raise CheckpointError(f"{js}: field 'iteration' is missing or not a non-negative integer")
+    if not isinstance(meta.get("model_config"), dict):
+        raise CheckpointError(f"{js}: field 'model_config' is missing or not an object")
+    arrays = read_npz(npz)
+    model_arrays = {k[6:]: v for k, v in arrays.items() if k.startswith("model/")}
+    optim_arrays = {k[6:]: v for k, v in arrays.items() if k.startswith("optim/")}
+    saved_it = int(arrays["meta/iteration"]) if "meta/iteration" in arrays else -1
     if saved_it != meta["iteration"]:
-        raise ValueError(f"{npz} holds iteration {saved_it} but {js} says {meta['iteration']}")
+        raise CheckpointError(f"{npz} holds iteration {saved_it} but {js} says {meta['iteration']}")
     return model_arrays, optim_arrays, meta
+
+
+def model_from_config(d, source, seed: int = 0):
+    """A MaskRCNN built from a config dict read from ``source``; CheckpointError naming the
+    field when the dict has an unknown, missing or mistyped field."""
+    from mrcnn_np.detection.convert import config_from_dict  # noqa: PLC0415
+    from mrcnn_np.detection.mask_rcnn import MaskRCNN  # noqa: PLC0415
+
+    if not isinstance(d, dict) or any(not isinstance(v, dict) for k, v in d.items()
+                                      if k in ("backbone", "transform", "rpn", "roi_heads", "mask_head")):
+        raise CheckpointError(f"{source}: the model config is not a JSON object of objects")
+    try:
+        return MaskRCNN(config_from_dict(d), seed=seed)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError, OverflowError) as e:
+        raise CheckpointError(f"{source}: not a valid model config ({type(e).__name__}: {e})") from None
+
+
+def load_arrays(model, arrays: dict, source) -> None:
+    """Copy ``arrays`` into ``model``'s state; when the names or shapes do not fit, one
+    CheckpointError line: how many keys are missing / unexpected / of another shape, with
+    the first few of each (weights of another preset, or of another number of classes)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in arrays]
+    unexpected = [k for k in arrays if k not in own]
+    shape = [k for k in own if k in arrays and tuple(np.shape(arrays[k])) != tuple(own[k].shape)]
+    if missing or unexpected or shape:
+        def few(keys):
+            return ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+        parts = [f"{len(v)} {what} ({few(v)})" for what, v in
+                 (("missing", missing), ("unexpected", unexpected), ("of another shape", shape)) if v]
+        raise CheckpointError(f"{source}: the weights do not fit the model config: {len(own)} keys expected; "
+                              + "; ".join(parts))
+    model.load_state_dict(arrays)
 
 
 def load_weights(path, seed: int = 0):
@@ -117,11 +177,8 @@ def load_weights(path, seed: int = 0):
 
     a run folder (its final ``model`` weights, else its newest checkpoint), a checkpoint
     prefix / file, or weights written by ``convert.save_weights`` (prefix, .npz or .json).
-    Raises ValueError with the file name when nothing usable is there.
+    Raises ValueError (CheckpointError) with the file name when nothing usable is there.
     """
-    from mrcnn_np.detection.convert import config_from_dict, load_model  # noqa: PLC0415
-    from mrcnn_np.detection.mask_rcnn import MaskRCNN  # noqa: PLC0415
-
     path = Path(path)
     if path.is_dir():
         if (path / "model.json").is_file():
@@ -129,29 +186,27 @@ def load_weights(path, seed: int = 0):
         elif latest_checkpoint(path) is not None:
             path = latest_checkpoint(path)
         else:
-            raise ValueError(f"{path}: no weights in this folder (no model.npz/.json, no checkpoint_*.json)")
+            raise CheckpointError(f"{path}: no weights in this folder (no model.npz/.json, no checkpoint_*.json)")
+    elif path.is_file() and path.suffix not in (".npz", ".json"):
+        raise CheckpointError(f"{path}: not a weights file (expected a run folder, weights .npz/.json or a "
+                              f"checkpoint)")
     prefix = path.with_suffix("") if path.suffix in (".npz", ".json") else path
     js = prefix.with_suffix(".json")
     if not js.is_file():
-        raise ValueError(f"{js}: weights file not found")
-    try:
-        doc = json.loads(js.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{js}: not a mrcnn_np weights JSON ({e})") from None
-    classes = _read_classes(prefix)
-    if isinstance(doc, dict) and doc.get("format") == FORMAT:
+        raise CheckpointError(f"{js}: weights file not found" + (" (it is a folder)" if js.is_dir() else ""))
+    doc = read_json(js, "mrcnn_np weights JSON")
+    if doc.get("format") == FORMAT:
         model_arrays, _, meta = read_checkpoint(prefix)
-        model = MaskRCNN(config_from_dict(meta["model_config"]), seed=seed)
-        model.load_state_dict(model_arrays)
-        ids = meta.get("label_to_cat_id")
-        return model.eval(), meta.get("class_names"), ({int(k): v for k, v in ids.items()} if ids else None)
-    try:
-        model = load_model(prefix, seed=seed)
-    except FileNotFoundError as e:
-        raise ValueError(str(e)) from None
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{prefix.with_suffix('.npz')}: weights do not fit the config in {js} ({e})") from None
-    return model, classes[0], classes[1]
+        model = model_from_config(meta["model_config"], js, seed)
+        load_arrays(model, model_arrays, prefix.with_suffix(".npz"))
+        names, ids = meta.get("class_names"), meta.get("label_to_cat_id")
+        return model.eval(), *_check_classes(names, ids, js)
+    npz = prefix.with_suffix(".npz")
+    if not npz.is_file():
+        raise CheckpointError(f"{npz}: weights file not found")
+    model = model_from_config(doc, js, seed)
+    load_arrays(model, read_npz(npz), npz)
+    return model.eval(), *_read_classes(prefix)
 
 
 def classes_path(prefix) -> Path:
@@ -165,9 +220,21 @@ def write_classes(prefix, class_names, label_to_cat_id) -> None:
                                              "label_to_cat_id": {str(k): int(v) for k, v in label_to_cat_id.items()}})
 
 
+def _check_classes(names, ids, source):
+    """(class_names, {label: category id}) as stored, or CheckpointError naming ``source``."""
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise CheckpointError(f"{source}: 'class_names' must be a list of strings")
+    if ids is not None:
+        try:
+            ids = {int(k): int(v) for k, v in ids.items()}
+        except (AttributeError, TypeError, ValueError):
+            raise CheckpointError(f"{source}: 'label_to_cat_id' must map labels to integer ids") from None
+    return names, ids or None
+
+
 def _read_classes(prefix):
     p = classes_path(prefix)
     if not p.is_file():
         return None, None
-    doc = json.loads(p.read_text())
-    return doc["class_names"], {int(k): v for k, v in doc["label_to_cat_id"].items()}
+    doc = read_json(p, "class names file")
+    return _check_classes(doc.get("class_names"), doc.get("label_to_cat_id"), p)

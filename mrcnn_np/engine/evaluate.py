@@ -33,7 +33,9 @@ from mrcnn_np.datasets.coco import encode_mask
 STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
-def _check_prediction(p: dict, i: int, coco_gt: COCO, label_to_cat_id: dict, need_masks: bool):
+def check_prediction(p: dict, i: int, coco_gt: COCO, label_to_cat_id: dict, need_masks: bool):
+    """(boxes, labels, scores, masks or None) of ``predictions[i]``, checked against the ground truth;
+    ValueError naming ``predictions[i]`` and the key otherwise."""
     where = f"predictions[{i}]"
     for key in ("image_id", "boxes", "labels", "scores"):
         if key not in p:
@@ -71,7 +73,7 @@ def predictions_to_coco(predictions, coco_gt: COCO, label_to_cat_id: dict, iou_t
         raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
     results = []
     for i, p in enumerate(predictions):
-        boxes, labels, scores, masks = _check_prediction(p, i, coco_gt, label_to_cat_id, iou_type == "segm")
+        boxes, labels, scores, masks = check_prediction(p, i, coco_gt, label_to_cat_id, iou_type == "segm")
         for k in range(len(boxes)):
             entry = {"image_id": int(p["image_id"]), "category_id": int(label_to_cat_id[int(labels[k])]),
                      "score": float(scores[k])}
@@ -146,6 +148,15 @@ def evaluate_coco(predictions, dataset, iou_types=None, verbose: bool = False, p
     if print_table:
         print(format_table(out))
     return out
+
+
+def evaluate_model(model, dataset, num_images: int = 0, batch_size: int = 4, mask_readout: str = "class") -> dict:
+    """COCO bbox/segm AP of ``model`` on the first ``num_images`` images (0: all), no printing."""
+    from mrcnn_np.engine.predict import predict_dataset  # noqa: PLC0415  (predict imports the data layer)
+
+    n = len(dataset) if num_images <= 0 else min(num_images, len(dataset))
+    preds = predict_dataset(model, dataset, range(n), batch_size, mask_readout)
+    return evaluate_coco(preds, dataset, print_table=False, image_ids=[dataset.image_ids[i] for i in range(n)])
 
 
 def format_table(results: dict) -> str:

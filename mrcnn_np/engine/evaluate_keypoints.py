@@ -33,7 +33,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from mrcnn_np.detection.keypoint_head import check_keypoints
-from mrcnn_np.engine.evaluate import _check_prediction, per_class_ap
+from mrcnn_np.engine.evaluate import check_prediction, per_class_ap
 
 KEYPOINT_STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 # COCO's per-keypoint sigmas (pycocotools Params.kpt_oks_sigmas), by name; "head" (the
@@ -67,7 +67,7 @@ def keypoints_to_coco(predictions, coco_gt: COCO, label_to_cat_id: dict, num_key
     kp_cats = set(_keypoint_cat_ids(coco_gt))
     results = []
     for i, p in enumerate(predictions):
-        boxes, labels, scores, _ = _check_prediction(p, i, coco_gt, label_to_cat_id, need_masks=False)
+        boxes, labels, scores, _ = check_prediction(p, i, coco_gt, label_to_cat_id, need_masks=False)
         if len(boxes) == 0:
             continue
         if "keypoints" not in p:

@@ -33,6 +33,8 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
+from mrcnn_np._checks import NonFiniteError
+
 
 def shard_sizes(batch_size: int, workers: int) -> list:
     """Images per shard: as equal as possible, the main process's shard first."""
@@ -116,7 +118,8 @@ def _helper(rank, model_cfg, seed, threads, names, param_name, grad_name, conn):
                 for p, v in zip(params, pviews):
                     np.copyto(p.data, v)
                 model.sampling_rng = shard_rng(seed, it, rank)
-                values, counts, total = losses_backward(model(images, targets), names)
+                with np.errstate(all="ignore"):  # overflow is reported as divergence, not as warnings
+                    values, counts, total = losses_backward(model(images, targets), names)
                 for p, g in zip(params, gviews):
                     if p.grad is None:
                         g.fill(0.0)
@@ -124,7 +127,7 @@ def _helper(rank, model_cfg, seed, threads, names, param_name, grad_name, conn):
                         np.copyto(g, p.grad)
                 conn.send(("ok", values, counts, total))
             except Exception as e:  # noqa: BLE001 - reported to the main process, which raises
-                conn.send(("error", f"{type(e).__name__}: {e}"))
+                conn.send(("error", f"{type(e).__name__}: {e}", isinstance(e, NonFiniteError)))
             for p in params:  # the next step starts from no gradient
                 p.grad = None
         del pviews, gviews
@@ -176,8 +179,9 @@ class ShardWorkers:
 
     def collect(self):
         """Wait for every helper: a list of (values, counts, total, flat gradient (P,)) per helper.
-        A helper's exception is raised here as a RuntimeError with its message."""
-        out, errors = [], []
+        A helper's exception is raised here as a RuntimeError with its message, or as a
+        ``NonFiniteError`` when every failing helper met NaN or inf (the step diverged)."""
+        out, errors, non_finite = [], [], []
         for k, conn in enumerate(self._conns):
             try:
                 msg = conn.recv()
@@ -188,6 +192,9 @@ class ShardWorkers:
                 out.append((msg[1], msg[2], msg[3], self._gflat[k]))
             else:
                 errors.append(f"helper {k + 1}: {msg[1]}")
+                non_finite.append(bool(msg[2]))
+        if errors and len(non_finite) == len(errors) and all(non_finite):
+            raise NonFiniteError("data-parallel step failed: " + "; ".join(errors))
         if errors:
             raise RuntimeError("data-parallel step failed: " + "; ".join(errors))
         return out

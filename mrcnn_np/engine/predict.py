@@ -19,7 +19,48 @@ from pathlib import Path
 
 import numpy as np
 
-from mrcnn_np.engine.data import read_image_file, to_model_image
+from mrcnn_np.engine.data import read_image_file, sample_to_input, to_model_image
+
+
+def predict_dataset(model, dataset, indices=None, batch_size: int = 4, mask_readout: str = "class") -> list:
+    """Detections for images ``indices`` (default all) of a data set, one dict per image with
+    ``image_id``, ``boxes``, ``scores``, ``labels`` and ``masks`` (original pixels)."""
+    indices = range(len(dataset)) if indices is None else list(indices)
+    preds = []
+    for s in range(0, len(indices), batch_size):
+        chunk = indices[s:s + batch_size]
+        samples = [dataset[i] for i in chunk]
+        for sample, det in zip(samples, model.predict([sample_to_input(x)[0] for x in samples], mask_readout=mask_readout)):
+            preds.append(dict(det, image_id=sample["image_id"]))
+    return preds
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def image_files(paths) -> list:
+    """The image files named by ``paths``: a file stays itself, a folder gives its files with an
+    image suffix (``IMAGE_SUFFIXES``, any case), sorted by name. ValueError for a folder
+    without images or a path that does not exist."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ValueError(f"{display_name(p)}: is a folder with no image files "
+                                 f"({', '.join(IMAGE_SUFFIXES)})")
+            out += found
+        elif not p.exists():
+            raise ValueError(f"{display_name(p)}: image file not found")
+        else:
+            out.append(p)
+    return out
+
+
+def display_name(path) -> str:
+    """``path`` as printable text: bytes of a file name that are not UTF-8 (kept by Python as
+    lone surrogates) are shown as U+FFFD, so that printing or drawing the name cannot fail."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def detections_to_coco(dets: dict, image_id: int, label_to_cat_id: dict, first_id: int = 1) -> list:
@@ -50,8 +91,10 @@ def keep_confident(dets: dict, score_thresh: float) -> dict:
 
 
 def predict_files(model, paths, out_dir, score_thresh: float = 0.5, class_names=None, label_to_cat_id=None,
-                  log=print) -> dict:
-    """Predict on image files, draw each to ``out_dir`` and write ``detections.json``; returns its dict."""
+                  log=print, overwrite: bool = False) -> dict:
+    """Predict on image files (or folders of them), draw each to ``out_dir`` and write
+    ``detections.json``; returns its dict. A file of those names already in ``out_dir`` is a
+    ValueError (nothing written) unless ``overwrite``."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")  # files, no window
@@ -61,34 +104,52 @@ def predict_files(model, paths, out_dir, score_thresh: float = 0.5, class_names=
 
     if not 0.0 <= score_thresh <= 1.0:
         raise ValueError(f"score threshold must be in [0, 1], got {score_thresh}")
-    paths = [Path(p) for p in paths]
+    paths = image_files(paths)  # folders expanded; every file checked before any prediction
     images = [read_image_file(p) for p in paths]  # every file checked before any prediction
     k = model.cfg.num_classes
     class_names = list(class_names) if class_names else ["background"] + [f"class{i}" for i in range(1, k)]
     label_to_cat_id = dict(label_to_cat_id) if label_to_cat_id else {i: i for i in range(1, k)}
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{display_name(out_dir)}: the output folder is a file, not a folder")
+    stems = _drawing_stems(paths)
+    if not overwrite:
+        taken = [q for q in [out_dir / "detections.json", *(out_dir / f"{t}_pred.png" for t in stems)] if q.exists()]
+        if taken:
+            raise ValueError(f"{display_name(taken[0])} already exists ({len(taken)} of the files to write do); "
+                             f"choose another output folder, or overwrite them explicitly (--overwrite)")
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {"images": [], "annotations": [],
            "categories": [{"id": int(label_to_cat_id[i]), "name": class_names[i]} for i in range(1, k)]}
-    stems = {}
-    for image_id, (path, image) in enumerate(zip(paths, images), start=1):
+    for image_id, (path, image, stem) in enumerate(zip(paths, images, stems), start=1):
         dets = keep_confident(model.predict([to_model_image(image)])[0], score_thresh)
-        doc["images"].append({"id": image_id, "file_name": str(path), "height": int(image.shape[0]),
+        doc["images"].append({"id": image_id, "file_name": display_name(path), "height": int(image.shape[0]),
                               "width": int(image.shape[1])})
         doc["annotations"] += detections_to_coco(dets, image_id, label_to_cat_id, len(doc["annotations"]) + 1)
-        stem = path.stem if path.stem not in stems else f"{path.stem}_{image_id}"  # same name, other folder
-        stems[stem] = True
         h, w = image.shape[:2]
         fig, ax = plt.subplots(figsize=(max(3.0, w / 64), max(3.0, h / 64)))
         draw_instances(image, dets["boxes"], dets["labels"], dets.get("masks"), dets["scores"], class_names, ax=ax,
-                       title=f"{path.name}: {len(dets['boxes'])} detections >= {score_thresh}")
+                       title=f"{display_name(path.name)}: {len(dets['boxes'])} detections >= {score_thresh}")
         fig.tight_layout()
         fig.savefig(out_dir / f"{stem}_pred.png", dpi=100)
         plt.close(fig)
-        log(f"{path}: {len(dets['boxes'])} detections -> {out_dir / (stem + '_pred.png')}")
+        log(f"{display_name(path)}: {len(dets['boxes'])} detections -> "
+            f"{display_name(out_dir / (stem + '_pred.png'))}")
     (out_dir / "detections.json").write_text(json.dumps(doc))
-    log(f"wrote {out_dir / 'detections.json'} ({len(doc['annotations'])} detections in {len(paths)} images)")
+    log(f"wrote {display_name(out_dir / 'detections.json')} ({len(doc['annotations'])} detections in "
+        f"{len(paths)} images)")
     return doc
+
+
+def _drawing_stems(paths) -> list:
+    """The drawing name (without ``_pred.png``) of each image: its stem, made unique by the
+    image's 1-based position when another image of the same stem came first (other folder)."""
+    seen, stems = set(), []
+    for image_id, path in enumerate(paths, start=1):
+        stem = path.stem if path.stem not in seen else f"{path.stem}_{image_id}"
+        seen.add(stem)
+        stems.append(stem)
+    return stems
 
 
 def match_to_ground_truth(boxes, labels, scores, gt_boxes, gt_labels, iou_thresh: float = 0.5):

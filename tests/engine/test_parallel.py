@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN
-from mrcnn_np.engine.data import BatchLoader, shapes_split
+from mrcnn_np.engine.data import BatchLoader
 from mrcnn_np.engine.parallel import ShardWorkers, balanced_order, combine, losses_backward, shard_rng, shard_sizes
 from mrcnn_np.engine.train import COLUMNS, TrainConfig, read_losses, train
 
@@ -18,11 +18,6 @@ def _cfg(tmp_path, name, **kw):
     base = dict(iterations=4, batch_size=4, lr=0.01, warmup_iters=1, milestones=(0.5,), checkpoint_every=2,
                 log_every=0, out_dir=str(tmp_path / name), clip=10.0)
     return TrainConfig(**dict(base, **kw))
-
-
-@pytest.fixture(scope="module")
-def train_set(shapes64):
-    return shapes_split(shapes64, "train")
 
 
 @pytest.mark.parametrize("batch, workers, sizes", [(4, 1, [4]), (4, 2, [2, 2]), (5, 2, [3, 2]), (3, 3, [1, 1, 1])])

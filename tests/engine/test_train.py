@@ -13,20 +13,9 @@ from mrcnn_np.engine.data import shapes_split
 from mrcnn_np.engine.train import COLUMNS, TrainConfig, TrainingDiverged, read_losses, run_digest, train
 
 from .conftest import TINY
+from .conftest import tiny_cfg as _cfg
 
 SAME = [c for c in COLUMNS if c != "sec_per_iter"]
-
-
-def _cfg(tmp_path, name, **kw):
-    base = dict(iterations=6, batch_size=2, lr=0.01, warmup_iters=2, milestones=(0.5,), checkpoint_every=3,
-                log_every=0, out_dir=str(tmp_path / name), clip=10.0)
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-@pytest.fixture(scope="module")
-def train_set(shapes64):
-    return shapes_split(shapes64, "train")
 
 
 @pytest.fixture(scope="module")
