@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def _new_ax(ax, figsize=(4, 4)):
+def new_ax(ax, figsize=(4, 4)):
     import matplotlib.pyplot as plt  # noqa: PLC0415 (imported on first drawing only)
 
     if ax is None:
@@ -13,14 +13,14 @@ def _new_ax(ax, figsize=(4, 4)):
     return ax
 
 
-def _as_image(image):
+def as_image(image):
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"image must have shape (H, W, 3), got {img.shape}")
     return img
 
 
-def _box_patch(box, colour, lw=1.0, ls="-", alpha=1.0):
+def box_patch(box, colour, lw=1.0, ls="-", alpha=1.0):
     from matplotlib.patches import Rectangle  # noqa: PLC0415
 
     x1, y1, x2, y2 = (float(v) for v in box)

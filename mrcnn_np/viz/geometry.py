@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import _as_image, _box_patch, _new_ax
+from ._common import as_image, box_patch, new_ax
 from .instances import instance_colours
 
 
@@ -17,14 +17,14 @@ def draw_anchors(image, anchors, ax=None, colours=None, centres=None, lw=1.0, al
     (P, 2) points (x, y) drawn as dots, e.g. every anchor centre of a level. ``pad``
     widens the view beyond the image, since anchors may cross the border.
     """
-    ax = _new_ax(ax)
-    img = _as_image(image)
+    ax = new_ax(ax)
+    img = as_image(image)
     ax.imshow(img)
     anchors = np.asarray(anchors, dtype=np.float64).reshape(-1, 4)
     if colours is None:
         colours = instance_colours(len(anchors))
     for box, colour in zip(anchors, colours):
-        ax.add_patch(_box_patch(box, colour, lw=lw, alpha=alpha))
+        ax.add_patch(box_patch(box, colour, lw=lw, alpha=alpha))
     if centres is not None:
         centres = np.asarray(centres).reshape(-1, 2)
         ax.plot(centres[:, 0], centres[:, 1], ".", ms=2, color="white", alpha=0.8)
@@ -45,8 +45,8 @@ def draw_matches(image, anchors, matches, gt_boxes, ax=None, show_negatives: int
     ignored anchors dashed orange, and ``show_negatives`` randomly chosen negatives in
     faint grey (there are far too many to draw all). GT boxes are thick.
     """
-    ax = _new_ax(ax)
-    img = _as_image(image)
+    ax = new_ax(ax)
+    img = as_image(image)
     ax.imshow(img)
     anchors = np.asarray(anchors, dtype=np.float64)
     matches = np.asarray(matches)
@@ -55,13 +55,13 @@ def draw_matches(image, anchors, matches, gt_boxes, ax=None, show_negatives: int
     if show_negatives and neg.size:
         pick = np.random.default_rng(seed).choice(neg, size=min(show_negatives, neg.size), replace=False)
         for box in anchors[pick]:
-            ax.add_patch(_box_patch(box, "0.6", lw=0.5, alpha=0.5))
+            ax.add_patch(box_patch(box, "0.6", lw=0.5, alpha=0.5))
     for box in anchors[matches == -2]:
-        ax.add_patch(_box_patch(box, "orange", lw=0.5, ls="--", alpha=0.35))
+        ax.add_patch(box_patch(box, "orange", lw=0.5, ls="--", alpha=0.35))
     for box, g in zip(anchors[matches >= 0], matches[matches >= 0]):
-        ax.add_patch(_box_patch(box, colours[g], lw=0.9))
+        ax.add_patch(box_patch(box, colours[g], lw=0.9))
     for box, colour in zip(np.asarray(gt_boxes), colours):
-        ax.add_patch(_box_patch(box, colour, lw=2.5))
+        ax.add_patch(box_patch(box, colour, lw=2.5))
     h, w = img.shape[:2]
     ax.set_xlim(-pad, w + pad)
     ax.set_ylim(h + pad, -pad)
@@ -77,18 +77,18 @@ def draw_nms_step(boxes, scores, kept, suppressed, current=None, image=None, ax=
     boxes: (N, 4); scores: (N,); kept, suppressed: index arrays so far; current: the box
     just kept (drawn thick with its score). ``image`` is an optional backdrop.
     """
-    ax = _new_ax(ax)
+    ax = new_ax(ax)
     boxes = np.asarray(boxes, dtype=np.float64)
     if image is not None:
-        ax.imshow(_as_image(image))
+        ax.imshow(as_image(image))
     kept, suppressed = set(np.asarray(kept).tolist()), set(np.asarray(suppressed).tolist())
     for i, box in enumerate(boxes):
         if i in kept:
-            ax.add_patch(_box_patch(box, "tab:green", lw=2.5 if i == current else 1.5))
+            ax.add_patch(box_patch(box, "tab:green", lw=2.5 if i == current else 1.5))
         elif i in suppressed:
-            ax.add_patch(_box_patch(box, "tab:red", lw=1.0, ls="--", alpha=0.7))
+            ax.add_patch(box_patch(box, "tab:red", lw=1.0, ls="--", alpha=0.7))
         else:
-            ax.add_patch(_box_patch(box, "0.5", lw=0.8, alpha=0.8))
+            ax.add_patch(box_patch(box, "0.5", lw=0.8, alpha=0.8))
     if current is not None:
         ax.text(boxes[current, 0], boxes[current, 1], f"{float(scores[current]):.2f}", color="white",
                 fontsize=7, va="bottom", bbox=dict(facecolor="tab:green", pad=1, lw=0))

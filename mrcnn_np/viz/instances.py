@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import _new_ax
+from ._common import new_ax
 
 
 def instance_colours(n: int) -> np.ndarray:
@@ -39,7 +39,7 @@ def draw_instances(image, boxes=None, labels=None, masks=None, scores=None, clas
     """
     from matplotlib.patches import Rectangle  # noqa: PLC0415
 
-    ax = _new_ax(ax)
+    ax = new_ax(ax)
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"image must have shape (H, W, 3), got {img.shape}")

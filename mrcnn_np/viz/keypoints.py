@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import _new_ax
+from ._common import new_ax
 from .instances import draw_instances, instance_colours
 
 
@@ -44,7 +44,7 @@ def draw_skeletons(keypoints, skeleton=None, ax=None, colours=None, visibility: 
     visibility: draw v = 1 hollow and skip v = 0 (True), or every keypoint filled (False,
     for predictions). Returns the Axes.
     """
-    ax = _new_ax(ax)
+    ax = new_ax(ax)
     kp = _check(keypoints)
     k = kp.shape[1]
     edges = [] if skeleton is None else [tuple(int(i) for i in e) for e in skeleton]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import _as_image, _box_patch, _new_ax
+from ._common import as_image, box_patch, new_ax
 
 
 def draw_level_maps(maps, names=None, image_size=None, axes=None, cmap="viridis", size: float = 2.4):
@@ -38,8 +38,8 @@ def draw_heatmap(image, heat, ax=None, alpha=0.55, cmap="magma", vmin=None, vmax
 
     Cell (i, j) of ``heat`` covers image pixels [j W/w, (j+1) W/w) x [i H/h, (i+1) H/h).
     """
-    ax = _new_ax(ax)
-    img = _as_image(image)
+    ax = new_ax(ax)
+    img = as_image(image)
     h, w = img.shape[:2]
     ax.imshow(img)
     im = ax.imshow(np.asarray(heat, np.float64), cmap=cmap, alpha=alpha, extent=(0, w, h, 0),
@@ -62,8 +62,8 @@ def draw_box_sets(image, sets, ax=None, title=None, pad: float = 0.0, legend: bo
     """
     from matplotlib.lines import Line2D  # noqa: PLC0415
 
-    ax = _new_ax(ax)
-    img = _as_image(image)
+    ax = new_ax(ax)
+    img = as_image(image)
     ax.imshow(img)
     handles = []
     for s in sets:
@@ -75,7 +75,7 @@ def draw_box_sets(image, sets, ax=None, title=None, pad: float = 0.0, legend: bo
         colours = list(colour) if per_box else [colour] * len(boxes)
         lw, ls, alpha = s.get("lw", 1.0), s.get("ls", "-"), s.get("alpha", 1.0)
         for box, c in zip(boxes, colours):
-            ax.add_patch(_box_patch(box, c, lw=lw, ls=ls, alpha=alpha))
+            ax.add_patch(box_patch(box, c, lw=lw, ls=ls, alpha=alpha))
         if s.get("label"):
             c0 = colours[0] if len(colours) else colour
             handles.append(Line2D([], [], color=c0, lw=lw, ls=ls, label=f"{s['label']} ({len(boxes)})"))
@@ -104,7 +104,7 @@ def draw_mask_target(gt_mask, box, target, axes=None, title=None, margin=None):
         _, axes = plt.subplots(1, 2, figsize=(5, 2.5))
     a, b = axes
     a.imshow(np.asarray(gt_mask), cmap="gray", vmin=0, vmax=1)
-    a.add_patch(_box_patch(box, "tab:red", lw=1.5))
+    a.add_patch(box_patch(box, "tab:red", lw=1.5))
     a.set_title(title or "GT mask + RoI", fontsize=8)
     if margin is not None:
         x1, y1, x2, y2 = (float(v) for v in box)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import _new_ax
+from ._common import new_ax
 
 
 def _roi_grid(ax, h, w):
@@ -42,7 +42,7 @@ def draw_roi_op(op, roi, feature_shape=(8, 10), output_size=2, spatial_scale=1.0
     from ..ops.roi_align import roi_geometry, sample_coordinate  # noqa: PLC0415
     from ..ops.roi_pool import roi_pool_bins  # noqa: PLC0415
 
-    ax = _new_ax(ax, figsize=(5, 4))
+    ax = new_ax(ax, figsize=(5, 4))
     h, w = feature_shape
     ph_, pw_ = as_pair(output_size)
     s = float(spatial_scale)
@@ -98,7 +98,7 @@ def draw_roi_op(op, roi, feature_shape=(8, 10), output_size=2, spatial_scale=1.0
 
 def draw_feature_gradient(grad, roi=None, spatial_scale=1.0, ax=None, title=None):
     """One (H, W) plane of dL/dinput (red +, blue -) with the RoI drawn in feature coordinates."""
-    ax = _new_ax(ax, figsize=(4, 3.5))
+    ax = new_ax(ax, figsize=(4, 3.5))
     grad = np.asarray(grad)
     lim = float(np.abs(grad).max()) or 1.0
     im = ax.imshow(grad, cmap="RdBu_r", vmin=-lim, vmax=lim)

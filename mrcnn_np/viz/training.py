@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import _new_ax
+from ._common import new_ax
 from .instances import instance_colours
 
 
@@ -14,7 +14,7 @@ def plot_losses(log, ax=None, names=None, window: int = 10, title: str | None = 
     log: {column: (T,) array} with "iteration" and the loss columns; names: columns to draw
     (default: the five losses and "total"); window: moving-average length (1: none).
     """
-    ax = _new_ax(ax, figsize=(7, 4))
+    ax = new_ax(ax, figsize=(7, 4))
     names = names or [k for k in ("loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg", "loss_mask", "total")
                       if k in log]
     it = np.asarray(log["iteration"])
@@ -43,7 +43,7 @@ def draw_errors(image, boxes, labels, hit, gt_boxes, gt_labels, missed, class_na
     ``engine.predict.match_to_ground_truth``)."""
     from matplotlib.patches import Rectangle  # noqa: PLC0415
 
-    ax = _new_ax(ax)
+    ax = new_ax(ax)
     img = np.asarray(image)
     ax.imshow(img / 255.0 if img.dtype == np.uint8 else img, interpolation="nearest")
 
