@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 
 from mrcnn_np.detection.config import MaskRCNNConfig, preset, with_fields
-from mrcnn_np.studies.report import commit_label, fmt_delta, fmt_num, fmt_pm, note_section
+from mrcnn_np.studies.report import fmt_delta, fmt_num, fmt_pm, heading, note_section, reproduce_section
 from mrcnn_np.studies.runner import Study
 
 # The training recipe of every table (TrainConfig fields, plus the data set sizes and the
@@ -129,8 +129,7 @@ def format_markdown(report: dict) -> str:
     r = report
     d = r["data"]
     lines = [
-        f"# Ablation: {r['title']} — paper {r['paper_table']}" + (" (quick smoke run, not a result)" if r["quick"]
-                                                                    else ""),
+        heading("Ablation", r),
         "",
         "Teaching-scale Mask R-CNN (`teaching` preset) on the synthetic shapes set; ours: COCO AP x 100 on the "
         f"validation images, mean ± sample std over {len(r['seeds'])} seed(s). Paper: {r['paper_setting']}. "
@@ -153,12 +152,7 @@ def format_markdown(report: dict) -> str:
         format_statistics(d["stats"]),
         "```",
         "",
-        "## Reproduce",
-        "",
-        f"- command: `{r['command']}`",
-        f"- seeds: {r['seeds']}; git commit: {commit_label(r)}",
-        f"- wall time: {r['wall_seconds'] / 60:.1f} min (data {r['data_seconds']:.0f} s), {r['executor']}, "
-        f"finished {r['finished']}",
+        *reproduce_section(r, f"data {r['data_seconds']:.0f} s"),
         "",
         "## Per run",
         "",

@@ -71,14 +71,15 @@ def _finish(study, report, out: Path, suffix: str, log) -> None:
     matplotlib.use("Agg")  # a file, no window
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    from mrcnn_np.engine import evaluate_coco, format_table, load_weights, predict_dataset, run_baseline  # noqa: PLC0415
+    from mrcnn_np.engine import (TrainingDiverged, evaluate_coco, format_table, load_weights,  # noqa: PLC0415
+                                 predict_dataset, run_baseline)
     from mrcnn_np.engine.data import shapes_split  # noqa: PLC0415
     from mrcnn_np.studies.runner import quiet  # noqa: PLC0415
     from mrcnn_np.viz import show_samples  # noqa: PLC0415
 
     run = next((r for r in report["runs"] if r["metrics"]), None)
-    if run is None:
-        raise ValueError("the demo's training diverged: " + "; ".join(r["error"] for r in report["runs"]))
+    if run is None:   # the command line's "error:" line, exit code 1, as a diverged `train`
+        raise TrainingDiverged("the demo's training diverged: " + "; ".join(r["error"] for r in report["runs"]))
     t0 = time.perf_counter()
     with quiet():
         val_set = shapes_split(report["data"]["dir"], "val")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mrcnn_np.studies.report import commit_label, fmt_num, fmt_pm
+from mrcnn_np.studies.report import fmt_num, fmt_pm, heading, reproduce_section
 from mrcnn_np.studies.runner import Study, Variant
 
 # The recipe (TrainConfig fields plus data sizes). Budget: each training at most ~12 minutes
@@ -153,8 +153,7 @@ def format_markdown(report: dict) -> str:
     r = report
     d = r["data"]
     lines = [
-        f"# Keypoints: {r['title']} — paper {r['paper_table']}" + (" (quick smoke run, not a result)" if r["quick"]
-                                                                   else ""),
+        heading("Keypoints", r),
         "",
         f"`{r['preset']}` preset (a small GroupNorm ResNet-FPN, trained from scratch) on the synthetic stick "
         "figures (13 keypoints, COCO visibility flags); ours: COCO AP x 100 on all validation images "
@@ -179,12 +178,8 @@ def format_markdown(report: dict) -> str:
         format_keypoint_statistics(d["stats"]),
         "```",
         "",
-        "## Reproduce",
-        "",
-        f"- command: `{r['command']}`",
-        f"- seeds: {r['seeds']}; git commit: {commit_label(r)}",
-        f"- wall time: {r['wall_seconds'] / 60:.1f} min (data {r['seconds']['data']:.0f} s, trainings and "
-        f"evaluation {r['seconds']['trainings'] / 60:.1f} min), {r['executor']}, finished {r['finished']}",
+        *reproduce_section(r, f"data {r['seconds']['data']:.0f} s, trainings and evaluation "
+                              f"{r['seconds']['trainings'] / 60:.1f} min"),
         "",
         "## Per run",
         "",

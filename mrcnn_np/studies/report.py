@@ -74,6 +74,19 @@ def commit_label(report: dict) -> str:
     return commit + (" (with uncommitted changes)" if report["git_dirty"] else "")
 
 
+def heading(kind: str, report: dict) -> str:
+    """The markdown's first line: "# <kind>: <title> — paper <table>", marked when it is a quick smoke run."""
+    return (f"# {kind}: {report['title']} — paper {report['paper_table']}"
+            + (" (quick smoke run, not a result)" if report["quick"] else ""))
+
+
+def reproduce_section(report: dict, times: str) -> list:
+    """The markdown lines of "## Reproduce": the command, seeds, commit, and the wall time (``times``: its details)."""
+    r = report
+    return ["## Reproduce", "", f"- command: `{r['command']}`", f"- seeds: {r['seeds']}; git commit: {commit_label(r)}",
+            f"- wall time: {r['wall_seconds'] / 60:.1f} min ({times}), {r['executor']}, finished {r['finished']}"]
+
+
 def note_section(report: dict) -> list:
     """The markdown lines of a report's ``note`` (added to the JSON by hand: how the run went)."""
     return ["", "## Note", "", report["note"]] if report.get("note") else []
@@ -89,5 +102,5 @@ def write_report(report: dict, stem: Path, markdown: str) -> list:
     return [str(md), str(js)]
 
 
-__all__ = ["aggregate", "commit_label", "fmt_delta", "fmt_num", "fmt_pm", "git_commit", "mean_std", "note_section",
-           "write_report"]
+__all__ = ["aggregate", "commit_label", "fmt_delta", "fmt_num", "fmt_pm", "git_commit", "heading", "mean_std",
+           "note_section", "reproduce_section", "write_report"]

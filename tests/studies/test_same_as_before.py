@@ -92,7 +92,7 @@ def test_tables_and_keypoints_train_as_before(name, quick, recorder, tmp_path):
 def test_demo_trains_as_before(recorder, tmp_path):
     """The demo as ``make demo`` runs it (no flags): 2,700 iterations, 2 processes per step, seed 0."""
     study = get_study("demo")
-    with pytest.raises(ValueError, match="the demo's training diverged: recorded"):
+    with pytest.raises(engine.TrainingDiverged, match="the demo's training diverged: recorded"):
         run_study(study, workers=2, out=tmp_path / "res", data_root=tmp_path / "data", runs_root=tmp_path / "runs",
                   progress=False, log=lambda s: None)
     before = BEFORE["studies"]["demo/full"]
