@@ -146,7 +146,7 @@ STUDY = Study(name="demo", title="Demo: the teaching preset", command="demo", va
               summary=lambda r: f"mask AP {r['metrics']['mask_AP'] / 100:.3f}, box AP {r['metrics']['box_AP'] / 100:.3f}",
               data_folder="shapes_demo", runs_folder="demo", stem="demo_metrics", dataset="shapes",
               data=ShapesConfig(image_size=IMAGE_SIZE, **DEMO_SHAPES),
-              train_kwargs={"workers": DEMO_WORKERS, "progress": None}, resume_default=True)
+              train_kwargs={"workers": DEMO_WORKERS, "progress": None}, resume_default=True, show_training=True)
 
 __all__ = ["DEMO_RECIPE", "DEMO_SHAPES", "DEMO_WORKERS", "QUICK_RECIPE", "RECIPE", "STUDY", "format_markdown",
            "summary_lines"]

@@ -33,6 +33,7 @@ import io
 import json
 import re
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,7 @@ class Study:
     train_kwargs: dict = field(default_factory=dict)  # train(): workers (processes per step), progress
     eval_in_training: bool = False  # give train() the validation set (its final evaluation is then the result's)
     resume_default: bool = False    # --resume unless --no-resume (the demo: running it again reuses its run)
+    show_training: bool = False     # also write the training's log lines to stderr (else only to train.log)
     paper_table: str = ""
     paper_setting: str = ""
     design: str = ""                # why this data set lets the effect show
@@ -174,6 +176,8 @@ def run_job(job: dict) -> dict:
         def log(line):
             logf.write(line + "\n")
             logf.flush()
+            if study.show_training:
+                print(line, file=sys.stderr, flush=True)
         try:
             res = train(model_cfg, cfg, train_set, val_set if study.eval_in_training else None, resume=resume,
                         log=log, threads=1, **kwargs)
