@@ -25,7 +25,7 @@ def main():
     from mrcnn_np.datasets.shapes import ShapesConfig, ensure_shapes
     from mrcnn_np.detection.config import preset, with_fields
     from mrcnn_np.engine.data import shapes_split
-    from mrcnn_np.engine.demo import DEMO_RECIPE, DEMO_SHAPES
+    from mrcnn_np.studies.demo import DEMO_RECIPE, DEMO_SHAPES
     from mrcnn_np.engine.train import TrainConfig, read_losses, train
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

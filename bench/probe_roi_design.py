@@ -31,7 +31,7 @@ _OPS = {"align": ("roialign", "avg"), "pool": ("roipool", "max")}
 
 def variant_changes(name: str) -> dict:
     """'fpn_align', 'c4_pool', 'c5_align', ...: the config changes of that RoI-table-style model."""
-    from mrcnn_np.engine.ablate import C4, C5
+    from mrcnn_np.studies.ablation import C4, C5
 
     arch, op = name.split("_")
     base = {"c4": C4, "c5": C5, "fpn": {}}[arch]
@@ -69,14 +69,16 @@ def diagnose(run_dir: str, data_dir: str, n_images: int = 40) -> dict:
 
 def run(args):
     name, data_dir, iters, out = args
-    from mrcnn_np.engine.ablate import TABLES, Variant, model_config
+    from mrcnn_np.studies.ablation import model_config
+    from mrcnn_np.studies.registry import get_table
+    from mrcnn_np.studies.runner import Variant
     from mrcnn_np.engine.data import shapes_split
     from mrcnn_np.engine.train import TrainConfig, train
 
     with contextlib.redirect_stdout(io.StringIO()):
         tr, va = shapes_split(data_dir, "train"), shapes_split(data_dir, "val")
     # the RoI table's model (teaching preset at 128 px) with this probe's variant
-    cfg = model_config(TABLES["roi"], Variant(name, variant_changes(name)), len(tr.class_names))
+    cfg = model_config(get_table("roi"), Variant(name, variant_changes(name)), len(tr.class_names))
     tc = TrainConfig(iterations=iters, batch_size=4, lr=0.04, warmup_iters=100, milestones=(0.75, 0.9), clip=0.0,
                      seed=0, out_dir=out, eval_every=iters // 3, eval_images=100, checkpoint_every=iters,
                      keep_checkpoints=1, log_every=0)

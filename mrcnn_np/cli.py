@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mrcnn_np.studies.cli import add_study_commands
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (``error: ...``), exit code 2."""
@@ -80,13 +82,6 @@ def cmd_data_stats(args) -> None:
         if bad:
             raise DatasetError(f"{len(bad)} of {len(ds)} image files cannot be used; first: {bad[0]}")
         print(f"all {len(ds)} image files found in {args.images} with the recorded sizes")
-
-
-def cmd_demo(args) -> None:
-    from mrcnn_np.engine.demo import run_demo  # noqa: PLC0415
-
-    run_demo(args.out, args.train, args.val, args.size, args.seed, results_dir=args.results, runs_dir=args.runs,
-             iterations=args.iters, threads=args.threads, workers=args.workers)
 
 
 def cmd_train(args) -> None:
@@ -163,31 +158,6 @@ def cmd_predict(args) -> None:
     predict_files(model, paths, args.out, args.score_thresh, names, ids, overwrite=args.overwrite)
 
 
-# mrcnn_np.engine.ablate.TABLES' names, written out so that parsing imports no numerics (a test checks)
-ABLATION_TABLES = ("roi", "mask_loss", "mask_head", "backbone", "mask_resolution")
-
-
-def cmd_ablate(args) -> None:
-    from mrcnn_np.engine.ablate import TABLES, results_table, run_table  # noqa: PLC0415
-
-    names = list(TABLES) if args.table == "all" else [args.table]
-    for name in names:
-        report = run_table(name, args.seeds, workers=args.workers, scheduler=args.scheduler, quick=args.quick,
-                           out=args.out, data_root=args.data_root, runs_root=args.runs_root, resume=args.resume,
-                           progress=not args.no_progress)
-        print(f"\n{report['title']} (paper {report['paper_table']}), {len(report['seeds'])} seed(s), "
-              f"{report['wall_seconds'] / 60:.1f} min")
-        print(results_table(report))
-        print("wrote " + " and ".join(report["files"]))
-
-
-def cmd_keypoints(args) -> None:
-    from mrcnn_np.engine.keypoints_demo import run_keypoints  # noqa: PLC0415
-
-    run_keypoints(args.seeds, args.iters, workers=args.workers, quick=args.quick, out=args.out, data=args.data,
-                  runs=args.runs, progress=not args.no_progress)
-
-
 def _at_least_one(text: str) -> int:
     value = _positive(text)
     if value < 1:
@@ -246,17 +216,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", help="image folder: also check every image file")
     p.set_defaults(func=cmd_data_stats)
 
-    p = sub.add_parser("demo", help="shapes data set -> train the teaching model -> COCO AP -> figure")
-    _add_shapes_options(p, out="data/shapes_demo")
-    p.add_argument("--results", default="results",
-                   help="where demo_predictions.png and demo_metrics.json go (default: results)")
-    p.add_argument("--runs", default="runs", help="where the run folder goes (default: runs)")
-    p.add_argument("--iters", type=_positive, default=None, help="training iterations (default: the demo recipe's)")
-    p.add_argument("--threads", type=_positive, default=1, help="numba/BLAS threads per process (default: 1)")
-    p.add_argument("--workers", type=_positive, default=None,
-                   help="data-parallel processes per training step (default: the demo recipe's, 2)")
-    p.set_defaults(func=cmd_demo)
-
     p = sub.add_parser("train", help="train Mask R-CNN on a data folder (annotations/{train,val}.json)")
     p.add_argument("--preset", default="teaching", help="model preset (default: teaching)")
     p.add_argument("--data", default="data/shapes", help="data folder in the data/README.md layout")
@@ -303,37 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace drawings / detections.json of the same names already in --out")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("ablate", help="the paper's ablation tables at teaching scale (several trainings each)")
-    p.add_argument("table", choices=[*ABLATION_TABLES, "all"], help="which table (all: one after the other)")
-    p.add_argument("--seeds", type=_at_least_one, default=None,
-                   help="seeds per variant, 0..N-1 (default: 3; with --quick: 1)")
-    p.add_argument("--workers", type=_at_least_one, default=2,
-                   help="runs at once in local processes, one thread each (default: 2)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="run on a Dask cluster (e.g. tcp://host:8786) instead; its workers must see these folders")
-    p.add_argument("--quick", action="store_true", help="a tiny smoke run (CI); writes ablation_<table>_quick.*")
-    p.add_argument("--resume", action="store_true",
-                   help="keep finished runs of the same configuration, continue unfinished ones")
-    p.add_argument("--out", default="results", help="where ablation_<table>.md/.json go (default: results)")
-    p.add_argument("--data-root", default="data", help="data sets go to DATA_ROOT/ablation_<table> (default: data)")
-    p.add_argument("--runs-root", default="runs/ablation", help="run folders (default: runs/ablation)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_ablate)
-
-    p = sub.add_parser("keypoints", help="keypoint-only vs keypoint & mask on stick figures (paper Table 4)")
-    p.add_argument("--seeds", type=_at_least_one, default=1, help="seeds per variant, 0..N-1 (default: 1)")
-    p.add_argument("--iters", type=_at_least_one, default=None,
-                   help="training iterations (default: the recipe's; with --quick: 3)")
-    p.add_argument("--workers", type=_at_least_one, default=2,
-                   help="trainings at once in spawned processes, one thread each; 1 = one after the other "
-                        "(default: 2)")
-    p.add_argument("--quick", action="store_true", help="a tiny smoke run (CI); writes keypoints_*_quick.*")
-    p.add_argument("--out", default="results",
-                   help="where keypoints_table4.md/.json and keypoints_predictions.png go (default: results)")
-    p.add_argument("--data", default="data/keypoints", help="stick-figure data folder (default: data/keypoints)")
-    p.add_argument("--runs", default="runs", help="run folders go to RUNS/keypoints (default: runs)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar while the data is generated")
-    p.set_defaults(func=cmd_keypoints)
+    add_study_commands(sub, _at_least_one)   # demo, ablate, keypoints: mrcnn_np/studies/cli.py
     return parser
 
 

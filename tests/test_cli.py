@@ -44,19 +44,23 @@ def test_data_stats(tmp_path, capsys):
 
 
 def test_demo_runs_and_reuses(tmp_path, capsys):
-    args = ["demo", "--out", str(tmp_path / "d"), "--train", "4", "--val", "3", "--size", "96",
-            "--results", str(tmp_path / "r"), "--runs", str(tmp_path / "runs"), "--iters", "2"]
+    """The demo study's --quick version (2 iterations, 4 + 3 images; tests/studies checks the full recipe)."""
+    args = ["demo", "--quick", "--out", str(tmp_path / "r"), "--data-root", str(tmp_path / "d"),
+            "--runs-root", str(tmp_path / "runs"), "--no-progress"]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "generated" in text and "AP50" in text and "val: 3 images" in text and "classical baseline" in text
-    assert (tmp_path / "r" / "demo_predictions.png").stat().st_size > 1000
-    metrics = json.loads((tmp_path / "r" / "demo_metrics.json").read_text())
+    assert (tmp_path / "r" / "demo_predictions_quick.png").stat().st_size > 1000
+    metrics = json.loads((tmp_path / "r" / "demo_metrics_quick.json").read_text())
     assert metrics["iterations_done"] == 2 and 0 <= metrics["mask_rcnn"]["segm"]["AP50"] <= 1
-    run_dirs = list((tmp_path / "runs").iterdir())
-    assert len(run_dirs) == 1 and (run_dirs[0] / "model.npz").is_file()
+    assert metrics["step_workers"] == 2 and metrics["command"].startswith("python -m mrcnn_np demo --seeds 1")
+    run_dirs = list((tmp_path / "runs" / "demo_quick").iterdir())
+    assert len(run_dirs) == 1 and (run_dirs[0] / "seed0" / "model.npz").is_file()
     assert main(args) == 0  # again: the data set and the finished run are reused, not redone
     text = capsys.readouterr().out
-    assert "reused" in text and "(iteration 2)" in text and "iterations 0..1" not in text
+    assert "reused (same parameters)" in text and "seed 0: mask AP" in text and "(reused)" in text
+    again = json.loads((tmp_path / "r" / "demo_metrics_quick.json").read_text())
+    assert again["mask_rcnn"] == metrics["mask_rcnn"] and again["runs"][0]["reused"]
 
 
 @pytest.mark.parametrize("argv, expected", [

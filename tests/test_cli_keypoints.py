@@ -6,15 +6,16 @@ from pathlib import Path
 import pytest
 
 from mrcnn_np.cli import main
-from mrcnn_np.engine.keypoints_demo import METRICS, PAPER, QUICK_RECIPE, run_keypoints
+from mrcnn_np.studies.keypoints_table4 import METRICS, PAPER, QUICK_RECIPE, STUDY
+from mrcnn_np.studies.runner import run_study
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """The quick run through the command line, with the default 2-process pool."""
     tmp = tmp_path_factory.mktemp("kp")
-    args = ["keypoints", "--quick", "--out", str(tmp / "results"), "--data", str(tmp / "data" / "keypoints"),
-            "--runs", str(tmp / "runs"), "--no-progress"]
+    args = ["keypoints", "--quick", "--out", str(tmp / "results"), "--data-root", str(tmp / "data"),
+            "--runs-root", str(tmp / "runs"), "--no-progress"]
     assert main(args) == 0
     return tmp, json.loads((tmp / "results" / "keypoints_table4_quick.json").read_text())
 
@@ -26,7 +27,7 @@ def test_quick_run_writes_the_table_json_and_figure(quick, capsys):
     assert written == ["keypoints_predictions_quick.png", "keypoints_table4_quick.json", "keypoints_table4_quick.md"]
     assert (results / "keypoints_predictions_quick.png").stat().st_size > 10_000
     assert report["command"] == (f"python -m mrcnn_np keypoints --seeds 1 --workers 2 --quick --out {results} "
-                                 f"--data {tmp / 'data' / 'keypoints'} --runs {tmp / 'runs'}")
+                                 f"--data-root {tmp / 'data'} --runs-root {tmp / 'runs'}")
     assert report["seeds"] == [0] and report["quick"] and report["wall_seconds"] > 0
     assert "git_commit" in report and "git_dirty" in report and report["recipe"] == json.loads(json.dumps(QUICK_RECIPE))
     assert report["data"]["dir"] == str((tmp / "data" / "keypoints_quick").resolve())
@@ -51,8 +52,8 @@ def test_quick_run_writes_the_table_json_and_figure(quick, capsys):
 
 def test_one_process_gives_the_pool_numbers(quick, tmp_path):
     tmp, pooled = quick
-    report = run_keypoints(quick=True, workers=1, out=tmp_path / "results", data=str(tmp / "data" / "keypoints"),
-                           runs=tmp_path / "runs", progress=False, log=lambda s: None)
+    report = run_study(STUDY, quick=True, workers=1, out=tmp_path / "results", data_root=tmp / "data",
+                       runs_root=tmp_path / "runs", progress=False, log=lambda s: None)
     assert report["executor"].startswith("this process")
     assert [r["metrics"] for r in report["runs"]] == [r["metrics"] for r in pooled["runs"]]
     assert [r["losses"] for r in report["runs"]] == [r["losses"] for r in pooled["runs"]]
@@ -73,9 +74,22 @@ def test_errors_are_one_line(capsys, tmp_path):
     foreign = tmp_path / "runs" / "keypoints_quick" / "keypoint_only" / "seed0"
     foreign.mkdir(parents=True)
     (foreign / "notes.txt").write_text("not a run")
-    assert main(["keypoints", "--quick", "--workers", "1", "--out", str(tmp_path / "results"), "--data",
-                 str(tmp_path / "data"), "--runs", str(tmp_path / "runs"), "--no-progress"]) == 2
-    _one_error_line(capsys, "not a keypoints run folder")
+    assert main(["keypoints", "--quick", "--workers", "1", "--out", str(tmp_path / "results"), "--data-root",
+                 str(tmp_path / "data"), "--runs-root", str(tmp_path / "runs"), "--no-progress"]) == 2
+    _one_error_line(capsys, "is not a study's run folder")
     assert (foreign / "notes.txt").is_file()                  # a folder that is not ours is kept
     with pytest.raises(ValueError, match="iterations"):
-        run_keypoints(iterations=0, quick=True)
+        run_study(STUDY, iterations=0, quick=True)
+
+
+def test_resume_reuses_the_finished_runs(quick, tmp_path, capsys):
+    """--resume: every study can resume (the runner's), here the finished quick runs are reused as they are."""
+    tmp, first = quick
+    args = ["keypoints", "--quick", "--resume", "--out", str(tmp_path), "--data-root", str(tmp / "data"),
+            "--runs-root", str(tmp / "runs"), "--no-progress"]
+    assert main(args) == 0
+    again = json.loads((tmp_path / "keypoints_table4_quick.json").read_text())
+    assert [r["reused"] for r in again["runs"]] == [True, True]
+    assert [r["metrics"] for r in again["runs"]] == [r["metrics"] for r in first["runs"]]
+    assert again["command"].split(" --out")[0].endswith("--quick --resume")
+    assert "(reused)" in capsys.readouterr().out

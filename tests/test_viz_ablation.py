@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from mrcnn_np.engine.ablate import METRICS, aggregate  # noqa: E402
+from mrcnn_np.studies.ablation import METRICS  # noqa: E402
+from mrcnn_np.studies.report import aggregate  # noqa: E402
 from mrcnn_np.viz import compare_variants, format_comparison, plot_ablation  # noqa: E402
 
 
@@ -23,7 +24,7 @@ def _report(paper=True):
     runs = [_run("A", s, ap) for s, ap in enumerate((10.0, 12.0, 14.0))]
     runs += [_run("B", s, ap) for s, ap in enumerate((20.0, 21.0, 22.0))]
     runs += [_run("C", s, None) for s in range(3)]
-    agg = aggregate(runs, ["A", "B", "C"])
+    agg = aggregate(runs, ["A", "B", "C"], METRICS)
     papers = {"A": {"mask_AP": 26.9, "mask_AP50": 48.8, "mask_AP75": 26.4}, "B": {"mask_AP": 30.3}, "C": {}}
     variants = [{"label": k, "group": "g1" if k != "C" else "g2", "changes": {}, "paper": papers[k] if paper else {},
                  "ours": agg[k], "failed_runs": 3 * (k == "C")} for k in ("A", "B", "C")]
@@ -75,7 +76,7 @@ def test_one_seed_has_no_spread():
     r = _report()
     r["runs"] = [x for x in r["runs"] if x["seed"] == 0]
     for v in r["variants"]:
-        v["ours"] = aggregate(r["runs"], [v["label"]])[v["label"]]
+        v["ours"] = aggregate(r["runs"], [v["label"]], METRICS)[v["label"]]
     c = compare_variants(r, "B", "A")
     assert c["diff"] == pytest.approx(10.0) and c["spread"] is None and c["beyond_spread"] is None
     assert "spread unknown" in format_comparison(c)

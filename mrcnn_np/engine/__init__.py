@@ -2,7 +2,6 @@
 
     evaluate    evaluate_coco(predictions, dataset): bbox / segm AP, AR, per-class AP
     baseline    run_baseline(dataset): a non-learned segmenter (the "before" picture)
-    demo        run_demo: python -m mrcnn_np demo (data, training, evaluation, figure)
     data        BatchLoader: shuffled, flipped batches in the model's input format
     train       TrainConfig, train(model_cfg, cfg, train_set, val_set, resume=...), run_digest
     run_folder  RunFolder: losses.csv, eval.json, checkpoints, final weights; read_losses
@@ -13,7 +12,6 @@
 """
 
 from mrcnn_np.engine.baseline import baseline_predict, run_baseline
-from mrcnn_np.engine.demo import run_demo
 from mrcnn_np.engine.checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints, load_weights,
                                         read_checkpoint, save_checkpoint)
 from mrcnn_np.engine.data import BatchLoader, hflip, to_model_image
@@ -26,5 +24,5 @@ from mrcnn_np.engine.train import TrainConfig, TrainResult, run_digest, train, t
 __all__ = ["COLUMNS", "STAT_NAMES", "BatchLoader", "CheckpointError", "RunFolder", "TrainConfig", "TrainResult",
            "TrainingDiverged", "baseline_predict", "evaluate_coco", "evaluate_model", "format_table", "hflip",
            "latest_checkpoint", "list_checkpoints", "load_weights", "log_columns", "predict_dataset",
-           "predict_files", "predictions_to_coco", "read_checkpoint", "read_losses", "run_baseline", "run_demo",
+           "predict_files", "predictions_to_coco", "read_checkpoint", "read_losses", "run_baseline",
            "run_digest", "save_checkpoint", "to_model_image", "train", "train_config_from_dict", "train_step"]

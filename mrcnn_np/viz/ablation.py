@@ -1,7 +1,7 @@
 """Ablation tables as pictures: our numbers (mean ± std over seeds) beside the paper's.
 
 Mask R-CNN §4.2, Table 2: each table changes one design choice and retrains. The
-notebooks 12-16 read a report of ``mrcnn_np.engine.ablate.run_table`` (or its JSON file)
+notebooks 12-16 read a report of ``mrcnn_np.studies.tables.run_table`` (or its JSON file)
 and show it with :func:`plot_ablation`: one panel with ours (teaching model, synthetic
 shapes), one with the paper's COCO numbers, on separate axes because the scales differ;
 only the differences within a panel are meant to be compared.
@@ -68,7 +68,7 @@ def plot_ablation(report, metrics=("mask_AP", "mask_AP50", "mask_AP75"), axes=No
     """Ours (mean ± sample std over seeds) and the paper's numbers, one bar group per variant.
 
     report: a ``run_table`` report (or the JSON it wrote). metrics: names from METRICS of
-    ``mrcnn_np.engine.ablate``. axes: two Axes to draw on (else a new figure: 1 x 2, or 2 x 1
+    ``mrcnn_np.studies.ablation``. axes: two Axes to draw on (else a new figure: 1 x 2, or 2 x 1
     above five variants). A variant without a number (the paper did not report it; all our
     runs diverged) gets "–". Returns the two Axes (ours, paper).
     """

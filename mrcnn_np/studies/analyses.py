@@ -1,6 +1,6 @@
 """Analyses of finished ablation tables: what the mean AP of a table cannot say by itself.
 
-Each function takes a table's report (``results/ablation_<table>.json``, as ``run_table``
+Each function takes a table's report (``results/ablation_<table>.json``, as ``runner.run_study``
 returns it), reloads the runs' trained models from their run folders and scores them
 again on the table's validation images in another way:
 
@@ -34,9 +34,8 @@ def softmax_readout(report: dict, num_images: int = 0) -> list:
     softmax-trained mask branch knows where the object is, and the loss is in its class
     competition, not in its localisation. Returns one row per run: variant, seed, and mask
     AP/AP50/AP75 (percent) per readout."""
-    from mrcnn_np.engine.checkpoint import load_weights  # noqa: PLC0415
+    from mrcnn_np.engine import evaluate_model, load_weights  # noqa: PLC0415
     from mrcnn_np.engine.data import shapes_split  # noqa: PLC0415
-    from mrcnn_np.engine.train import evaluate_model  # noqa: PLC0415
 
     softmax = {v["label"] for v in report["variants"] if v["changes"].get("mask_head.loss") == "softmax"}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -67,7 +66,7 @@ def oracle_mask_iou(report: dict, num_images: int = 0) -> list:
     from mrcnn_np.detection.mask_head import mask_probabilities  # noqa: PLC0415
     from mrcnn_np.detection.pooler import infer_scales  # noqa: PLC0415
     from mrcnn_np.detection.roi_heads import boxes_to_rois  # noqa: PLC0415
-    from mrcnn_np.engine.checkpoint import load_weights  # noqa: PLC0415
+    from mrcnn_np.engine import load_weights  # noqa: PLC0415
     from mrcnn_np.engine.data import sample_to_input, shapes_split  # noqa: PLC0415
     from mrcnn_np.ops.masks import paste_masks_in_image  # noqa: PLC0415
 

@@ -1,4 +1,4 @@
-"""Ablation tables: every variant of every table builds and trains a step, the C5 (stride 32)
+"""Ablation tables on the study runner: every variant of every table builds and trains a step, the C5 (stride 32)
 layout, the tables' contents, mean ± std, a --quick table through the CLI (files and fields),
 the same table on a Dask LocalCluster with identical numbers, resuming, diverged runs, and
 one-line CLI errors."""
@@ -16,10 +16,13 @@ from mrcnn_np.datasets.shapes import random_scene
 from mrcnn_np.detection.config import with_fields
 from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, total_loss
 from mrcnn_np.detection.pooler import infer_scales
-from mrcnn_np.engine.ablate import (METRICS, QUICK_RECIPE, TABLES, _slug, aggregate, format_markdown, get_table,
-                                    mean_std, model_config, run_one, run_table, train_config)
-from mrcnn_np.engine.ablate_analysis import oracle_mask_iou, runs_on_disk, softmax_readout
-from mrcnn_np.engine.train import read_losses
+from mrcnn_np.engine import read_losses
+from mrcnn_np.studies.ablation import METRICS, QUICK_RECIPE, format_markdown, model_config
+from mrcnn_np.studies.analyses import oracle_mask_iou, runs_on_disk, softmax_readout
+from mrcnn_np.studies.registry import ABLATION_TABLES, get_table
+from mrcnn_np.studies.report import aggregate, mean_std
+from mrcnn_np.studies.runner import run_job, slug, train_config
+from mrcnn_np.studies.tables import TABLES, run_table
 
 ALL_VARIANTS = [(t.name, v.label) for t in TABLES.values() for v in t.variants]
 SMALL = {"transform.min_size": (64,), "transform.max_size": 64, "rpn.pre_nms_top_n_train": 200,
@@ -35,7 +38,7 @@ def _batch(seeds, size=64):
     return imgs, tgts
 
 
-@pytest.mark.parametrize("table,label", ALL_VARIANTS, ids=[f"{t}-{_slug(v)}" for t, v in ALL_VARIANTS])
+@pytest.mark.parametrize("table,label", ALL_VARIANTS, ids=[f"{t}-{slug(v)}" for t, v in ALL_VARIANTS])
 def test_every_variant_builds_and_trains_one_step(table, label):
     t = get_table(table)
     variant = t.variant(label)
@@ -75,10 +78,10 @@ def test_c5_runs_rpn_and_roi_heads_on_the_stride_32_map():
 
 
 def test_tables_are_well_formed():
-    assert tuple(TABLES) == cli.ABLATION_TABLES
+    assert tuple(TABLES) == ABLATION_TABLES
     for t in TABLES.values():
         labels = [v.label for v in t.variants]
-        assert len(set(labels)) == len(labels) == len({_slug(x) for x in labels}), t.name
+        assert len(set(labels)) == len(labels) == len({slug(x) for x in labels}), t.name
         for v in t.variants:
             assert set(v.paper) <= set(METRICS), (t.name, v.label)
     roi = TABLES["roi"]
@@ -100,7 +103,7 @@ def test_tables_are_well_formed():
 
 
 def test_train_config_from_the_recipe(tmp_path):
-    cfg = train_config(dict(QUICK_RECIPE, milestones=[0.5]), 3, tmp_path / "r")
+    cfg = train_config(TABLES["roi"], dict(QUICK_RECIPE, milestones=[0.5]), 3, tmp_path / "r")
     assert (cfg.iterations, cfg.batch_size, cfg.seed, cfg.milestones) == (4, 1, 3, (0.5,))
     assert cfg.out_dir == str(tmp_path / "r") and cfg.eval_images == 0
 
@@ -112,7 +115,7 @@ def test_mean_std_and_aggregate():
     runs = [{"variant": "a", "metrics": dict.fromkeys(METRICS, x)} for x in (1.0, 2.0, 6.0)]
     runs += [{"variant": "b", "metrics": None}, {"variant": "b", "metrics": dict(dict.fromkeys(METRICS, 4.0),
                                                                                 box_AP=None)}]
-    agg = aggregate(runs, ["a", "b"])
+    agg = aggregate(runs, ["a", "b"], METRICS)
     assert agg["a"]["mask_AP75"]["mean"] == pytest.approx(3.0)
     assert agg["a"]["mask_AP75"]["std"] == pytest.approx(np.std([1, 2, 6], ddof=1))
     assert agg["b"]["mask_AP"] == {"mean": 4.0, "std": None, "n": 1}                # the diverged run is left out
@@ -135,6 +138,7 @@ def test_quick_table_writes_markdown_and_json(quick_local, capsys):
     for key in ("command", "seeds", "git_commit", "git_dirty", "wall_seconds", "recipe", "data", "variants", "runs"):
         assert key in report, key
     assert report["command"].startswith("python -m mrcnn_np ablate mask_loss --seeds 1 --workers 2 --quick")
+    assert report["command"].endswith(f"--data-root {tmp / 'data'} --runs-root {tmp / 'runs'}")
     assert report["seeds"] == [0] and report["quick"] and report["wall_seconds"] > 0
     assert [v["label"] for v in report["variants"]] == [v.label for v in TABLES["mask_loss"].variants]
     assert report["variants"][0]["paper"]["mask_AP"] == 24.8
@@ -146,7 +150,7 @@ def test_quick_table_writes_markdown_and_json(quick_local, capsys):
     assert "| softmax (multinomial) | 0 |" in md                                    # the per-run rows
     assert not (tmp / "results" / "ablation_mask_loss.md").exists()                # quick never replaces results
     for run in report["runs"]:
-        assert (tmp / "runs" / "mask_loss_quick").resolve() in Path(run["run_dir"]).parents
+        assert (tmp / "runs" / "ablation" / "mask_loss_quick").resolve() in Path(run["run_dir"]).parents
     assert "## Note" not in md
     assert format_markdown(dict(report, note="paused for 3 min")).endswith("\n## Note\n\npaused for 3 min\n")
 
@@ -174,26 +178,26 @@ def test_resume_reuses_a_finished_run_and_foreign_folders_are_kept(quick_local, 
     copy = tmp_path / "copy"
     shutil.copytree(run["run_dir"], copy)
     job = dict(json.loads((copy / "job.json").read_text()), run_dir=str(copy))
-    job.pop("digest")
-    again = run_one(dict(job, resume=True))
+    job.pop("identity")
+    again = run_job(dict(job, resume=True))
     assert again["reused"] and again["metrics"] == run["metrics"]
-    changed = run_one(dict(job, resume=True, recipe=dict(job["recipe"], iterations=2)))   # another job: retrained
+    changed = run_job(dict(job, resume=True, recipe=dict(job["recipe"], iterations=2)))   # another job: retrained
     assert not changed["reused"] and len(read_losses(copy)["total"]) == 2
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    with pytest.raises(ValueError, match="not an ablation run folder"):
-        run_one(dict(job, resume=False, run_dir=str(foreign)))
+    with pytest.raises(ValueError, match="is not a study's run folder"):
+        run_job(dict(job, resume=False, run_dir=str(foreign)))
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow that makes the run diverge
 def test_a_diverged_run_is_reported_not_raised(quick_local, tmp_path):
     tmp, report = quick_local
-    job = dict(table="mask_loss", variant="softmax (multinomial)", seed=0, resume=False,
+    job = dict(study="mask_loss", variant="softmax (multinomial)", seed=0, resume=False,
                data_dir=report["data"]["dir"], run_dir=str(tmp_path / "run"),
                recipe=dict(QUICK_RECIPE, lr=1e12, clip=0.0, warmup_iters=0))
-    res = run_one(job)
+    res = run_job(job)
     assert res["metrics"] is None and "iteration" in res["error"]
 
 
@@ -232,7 +236,7 @@ def test_oracle_mask_iou_reads_c4_runs_through_res5(tmp_path):
     data = tmp_path / "data"
     ensure_shapes(data, 4, 2, table.data.image_size, 0, table.data, progress=False)
     label = "RoIAlign (avg), stride 16"
-    res = run_one(dict(table="roi", variant=label, seed=0, data_dir=str(data), recipe=dict(QUICK_RECIPE),
+    res = run_job(dict(study="roi", variant=label, seed=0, data_dir=str(data), recipe=dict(QUICK_RECIPE),
                        run_dir=str(tmp_path / "run")))
     assert res["metrics"] is not None
     (row,) = oracle_mask_iou({"data": {"dir": str(data)}, "runs": [res]})

@@ -1,0 +1,89 @@
+"""The study subcommands of ``python -m mrcnn_np``: demo, ablate TABLE, keypoints — the same flags for each.
+
+    --seeds N          seeds per variant, 0..N-1 (default: the study's: demo 1, ablate 3, keypoints 1; --quick 1)
+    --workers N        runs at once in local processes, one thread each; 1 = one after the other here
+    --scheduler ADDR   run on a Dask cluster instead (tcp://host:8786); its workers must see these folders
+    --resume           reuse finished runs of the same configuration, continue unfinished ones
+                       (--no-resume: retrain; the demo resumes by default, the tables do not)
+    --quick            a tiny smoke run (CI); files and folders get a _quick suffix
+    --iters N          override the recipe's training iterations
+    --out DIR          where the report (.json, .md) and figures go (default: results)
+    --data-root DIR    data sets go to DIR/<study's data folder> (default: data)
+    --runs-root DIR    run folders go to DIR/<study's runs folder> (default: runs)
+    --no-progress      no progress bar while data is generated
+
+Parsing imports no numerics: the table names are ``registry.ABLATION_TABLES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mrcnn_np.studies.registry import ABLATION_TABLES
+
+
+def _run(name: str, args) -> dict:
+    from mrcnn_np.studies.registry import get_study  # noqa: PLC0415
+    from mrcnn_np.studies.runner import run_study  # noqa: PLC0415
+
+    return run_study(get_study(name), args.seeds, workers=args.workers, scheduler=args.scheduler,
+                     resume=args.resume, quick=args.quick, out=args.out, data_root=args.data_root,
+                     runs_root=args.runs_root, iterations=args.iters, progress=not args.no_progress)
+
+
+def cmd_demo(args) -> None:
+    report = _run("demo", args)
+    print(f"\nwrote {', '.join(report['files'])}; total {report['wall_seconds'] / 60:.1f} min "
+          f"(data {report['seconds']['data']:.0f} s, training and evaluation {report['seconds']['trainings']:.0f} s)")
+
+
+def cmd_ablate(args) -> None:
+    from mrcnn_np.studies.ablation import results_table  # noqa: PLC0415
+
+    for name in (ABLATION_TABLES if args.table == "all" else [args.table]):
+        report = _run(name, args)
+        print(f"\n{report['title']} (paper {report['paper_table']}), {len(report['seeds'])} seed(s), "
+              f"{report['wall_seconds'] / 60:.1f} min")
+        print(results_table(report))
+        print("wrote " + " and ".join(report["files"]))
+
+
+def cmd_keypoints(args) -> None:
+    report = _run("keypoints", args)
+    print(f"wrote {', '.join(report['files'])} in {report['wall_seconds'] / 60:.1f} min")
+
+
+def add_study_options(p, count) -> None:
+    """The flags every study command has; ``count`` parses an integer >= 1."""
+    p.add_argument("--seeds", type=count, default=None,
+                   help="seeds per variant, 0..N-1 (default: the study's; with --quick: 1)")
+    p.add_argument("--workers", type=count, default=2,
+                   help="runs at once in local processes, one thread each; 1 = one after the other (default: 2)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on a Dask cluster (e.g. tcp://host:8786) instead; its workers must see these folders")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep finished runs of the same configuration, continue unfinished ones "
+                        "(default: on for the demo, off for the tables)")
+    p.add_argument("--quick", action="store_true", help="a tiny smoke run (CI); writes *_quick files")
+    p.add_argument("--iters", type=count, default=None, help="training iterations (default: the recipe's)")
+    p.add_argument("--out", default="results", help="where the report and figures go (default: results)")
+    p.add_argument("--data-root", default="data", help="where the data sets go (default: data)")
+    p.add_argument("--runs-root", default="runs", help="where the run folders go (default: runs)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar while data is generated")
+
+
+def add_study_commands(sub, count) -> None:
+    """Register demo, ablate and keypoints on the subparsers ``sub``."""
+    p = sub.add_parser("demo", help="shapes data set -> train the teaching model -> COCO AP -> figure")
+    add_study_options(p, count)
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("ablate", help="the paper's ablation tables at teaching scale (several trainings each)")
+    p.add_argument("table", choices=[*ABLATION_TABLES, "all"], help="which table (all: one after the other)")
+    add_study_options(p, count)
+    p.set_defaults(func=cmd_ablate)
+    p = sub.add_parser("keypoints", help="keypoint-only vs keypoint & mask on stick figures (paper Table 4)")
+    add_study_options(p, count)
+    p.set_defaults(func=cmd_keypoints)
+
+
+__all__ = ["add_study_commands", "add_study_options", "cmd_ablate", "cmd_demo", "cmd_keypoints"]

@@ -1,0 +1,34 @@
+"""Every study by name, each a short declarative module on the runner (``runner.Study``).
+
+    demo                  python -m mrcnn_np demo (make demo): train the teaching preset, COCO AP, a figure
+    roi, mask_loss, mask_head, backbone, mask_resolution
+                          python -m mrcnn_np ablate TABLE: the paper's Table 2 at teaching scale
+    keypoints             python -m mrcnn_np keypoints: Table 4, keypoint-only vs keypoint & mask
+
+The study modules are imported on first use (a worker process imports only its own).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+ABLATION_TABLES = ("roi", "mask_loss", "mask_head", "backbone", "mask_resolution")
+MODULES = {"demo": "mrcnn_np.studies.demo", **{t: f"mrcnn_np.studies.ablation_{t}" for t in ABLATION_TABLES},
+           "keypoints": "mrcnn_np.studies.keypoints_table4"}
+
+
+def get_study(name: str):
+    """The ``Study`` called ``name``; a ValueError naming the choices for any other name."""
+    if name not in MODULES:
+        raise ValueError(f"unknown study {name!r}; choose from {list(MODULES)}")
+    return importlib.import_module(MODULES[name]).STUDY
+
+
+def get_table(name: str):
+    """One of the ablation tables (a ``Study``)."""
+    if name not in ABLATION_TABLES:
+        raise ValueError(f"unknown ablation table {name!r}; choose from {list(ABLATION_TABLES)}")
+    return get_study(name)
+
+
+__all__ = ["ABLATION_TABLES", "MODULES", "get_study", "get_table"]

@@ -1,0 +1,32 @@
+"""The committed reports in results/ (long runs, never regenerated here) are read and rendered by the
+studies' markdown writers exactly as committed: the JSON format did not change with the runner."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mrcnn_np.studies import ablation, keypoints_table4
+from mrcnn_np.studies.registry import ABLATION_TABLES, get_table
+
+RESULTS = Path(__file__).resolve().parents[2] / "results"
+
+
+@pytest.mark.parametrize("name", ABLATION_TABLES)
+def test_ablation_reports_render_as_committed(name):
+    report = json.loads((RESULTS / f"ablation_{name}.json").read_text())
+    assert ablation.format_markdown(report) == (RESULTS / f"ablation_{name}.md").read_text()
+    # the committed runs are the table's variants, in order, with the paper's numbers of today's table
+    table = get_table(name)
+    assert [v["label"] for v in report["variants"]] == [v.label for v in table.variants]
+    assert [v["paper"] for v in report["variants"]] == [v.paper for v in table.variants]
+    assert [v["changes"] for v in report["variants"]] == json.loads(json.dumps([v.changes for v in table.variants],
+                                                                               default=list))
+    assert report["recipe"] == json.loads(json.dumps(table.recipe, default=list))
+
+
+def test_keypoints_report_renders_as_committed():
+    report = json.loads((RESULTS / "keypoints_table4.json").read_text())
+    assert keypoints_table4.format_markdown(report) == (RESULTS / "keypoints_table4.md").read_text()
+    assert [v["label"] for v in report["variants"]] == [v.label for v in keypoints_table4.VARIANTS]
+    assert report["recipe"] == json.loads(json.dumps(keypoints_table4.RECIPE, default=list))

@@ -1,0 +1,100 @@
+"""The studies train exactly as before the move to ``mrcnn_np/studies``: same model configs, TrainConfigs,
+train() arguments, data sets, seeds and variants (so ``make demo`` prints the same numbers, mask AP 0.578,
+and every ablation table and keypoints Table 4 would give the numbers in results/ again).
+
+``today_configs.json`` was captured from the code of commit 53f941f (``engine/demo.py``,
+``engine/ablate.py``, ``engine/keypoints_demo.py``) by running each old runner with ``train``
+and the data generators replaced by recorders: what every training received (the model config,
+stored once by its hash under "models", the TrainConfig without its folder, the train() keyword
+arguments) and what data set each runner asked for. Here the new runner is recorded the same way.
+The run folders' places changed (the demo's is now runs/demo/teaching/seed0) and are not compared;
+neither is ``resume`` (the old demo passed resume=True even for a fresh folder, where train()
+starts afresh either way).
+"""
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+import mrcnn_np.datasets.keypoints as keypoints_data
+import mrcnn_np.datasets.shapes as shapes_data
+import mrcnn_np.engine as engine
+from mrcnn_np.studies.registry import ABLATION_TABLES, get_study
+from mrcnn_np.studies.runner import run_study
+
+BEFORE = json.loads((Path(__file__).parent / "today_configs.json").read_text())
+
+
+def _jsonable(x):
+    return json.loads(json.dumps(x, default=lambda o: dataclasses.asdict(o) if dataclasses.is_dataclass(o)
+                                 else list(o)))
+
+
+class _Recorded(engine.TrainingDiverged):
+    """Raised by the recording train(): the runner files the run as diverged and goes on."""
+
+
+@pytest.fixture()
+def recorder(monkeypatch):
+    rec = {"data": [], "train": []}
+    real_shapes, real_keypoints = shapes_data.ensure_shapes, keypoints_data.ensure_keypoints
+
+    def ensure_shapes(out, n_train=2000, n_val=200, size=128, seed=0, config=None, progress=True):
+        rec["data"].append(_jsonable(dict(kind="shapes", n_train=n_train, n_val=n_val, size=size, seed=seed,
+                                          config=config)))
+        return real_shapes(out, 4, 2, size, seed, config, progress=False)        # a tiny set of the same kind
+
+    def ensure_keypoints(out, n_train=1000, n_val=100, size=128, seed=0, config=None, progress=True):
+        rec["data"].append(_jsonable(dict(kind="keypoints", n_train=n_train, n_val=n_val, size=size, seed=seed,
+                                          config=config)))
+        return real_keypoints(out, 4, 2, size, seed, config, progress=False)
+
+    def train(model_cfg, cfg, train_set, val_set=None, *, resume=False, stop_at=None, progress=None, log=print,
+              threads=1, workers=1):
+        c = dataclasses.asdict(cfg)
+        c.pop("out_dir")
+        text = json.dumps(_jsonable(model_cfg), sort_keys=True)
+        rec["train"].append(dict(model=hashlib.sha1(text.encode()).hexdigest()[:10], train=_jsonable(c),
+                                 val_set=val_set is not None, threads=threads, workers=workers))
+        raise _Recorded("recorded")
+
+    monkeypatch.setattr(shapes_data, "ensure_shapes", ensure_shapes)
+    monkeypatch.setattr(keypoints_data, "ensure_keypoints", ensure_keypoints)
+    monkeypatch.setattr(engine, "train", train)
+    return rec
+
+
+def _compare(key, rec, report):
+    before = BEFORE["studies"][key]
+    assert rec["data"] == before["data"], key
+    assert report["seeds"] == before["seeds"] and [r["variant"] for r in report["runs"]] == before["variants"], key
+    if "recipe" in before:
+        assert _jsonable(report["recipe"]) == before["recipe"], key
+    assert len(rec["train"]) == len(before["train"]), key
+    for i, (new, old) in enumerate(zip(rec["train"], before["train"])):
+        old = {k: v for k, v in old.items() if k != "resume"}
+        assert new["model"] in BEFORE["models"] or new["model"] == old["model"], (key, i, "unknown model config")
+        assert new == old, (key, i, report["runs"][i]["variant"])
+
+
+@pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
+@pytest.mark.parametrize("name", [*ABLATION_TABLES, "keypoints"])
+def test_tables_and_keypoints_train_as_before(name, quick, recorder, tmp_path):
+    report = run_study(get_study(name), quick=quick, workers=1, out=tmp_path / "res", data_root=tmp_path / "data",
+                       runs_root=tmp_path / "runs", progress=False, log=lambda s: None)
+    assert all(r["error"] == "recorded" for r in report["runs"])
+    _compare(f"{name}/{'quick' if quick else 'full'}", recorder, report)
+
+
+def test_demo_trains_as_before(recorder, tmp_path):
+    """The demo as ``make demo`` runs it (no flags): 2,700 iterations, 2 processes per step, seed 0."""
+    study = get_study("demo")
+    with pytest.raises(engine.TrainingDiverged, match="the demo's training diverged: recorded"):
+        run_study(study, workers=2, out=tmp_path / "res", data_root=tmp_path / "data", runs_root=tmp_path / "runs",
+                  progress=False, log=lambda s: None)
+    before = BEFORE["studies"]["demo/full"]
+    assert recorder["data"] == before["data"]
+    assert recorder["train"] == [{k: v for k, v in t.items() if k != "resume"} for t in before["train"]]
