@@ -17,9 +17,37 @@ CuPy arrays run on the GPU; NumPy arrays run the same kernels through the CPU ho
 
 from __future__ import annotations
 
-from ..autodiff import im2col as _cpu   # argument rules shared with the CPU twins
-from ..autodiff.im2col import _params
+import numpy as np
+
 from .launch import array_module, launch
+
+
+def _ints2(v, name):
+    """An int or an (h, w) pair as a tuple of two Python ints."""
+    t = (int(v), int(v)) if np.isscalar(v) else tuple(int(a) for a in v)
+    if len(t) != 2:
+        raise ValueError(f"{name} must be an int or an (h, w) pair, got {v!r}")
+    return t
+
+
+def conv_geometry(x_shape, kernel_size, stride=1, padding=0, dilation=1):
+    """(k, s, p, d, Ho, Wo): the four pairs and the output size of a convolution.
+
+    The rules of the CPU twin (``mrcnn_np.autodiff.im2col``), restated here so that the GPU
+    layer stands alone (it imports nothing from ``ops`` or ``autodiff``);
+    tests/gpu/test_conv_kernels.py checks both give the same answers and errors.
+    """
+    k, s = _ints2(kernel_size, "kernel_size"), _ints2(stride, "stride")
+    p, d = _ints2(padding, "padding"), _ints2(dilation, "dilation")
+    if min(k + s + d) < 1 or min(p) < 0:
+        raise ValueError(f"need kernel_size, stride, dilation >= 1 and padding >= 0, got "
+                         f"kernel_size={k}, stride={s}, padding={p}, dilation={d}")
+    out = [(size + 2 * p[a] - d[a] * (k[a] - 1) - 1) // s[a] + 1
+           for a, size in enumerate(x_shape[2:4])]
+    if min(out) < 1:
+        raise ValueError(f"input of spatial size {tuple(x_shape[2:])} is too small for "
+                         f"kernel_size={k}, padding={p}, dilation={d} (output {out[0]}x{out[1]})")
+    return k, s, p, d, out[0], out[1]
 
 
 def _conv_args(C, H, W, k, s, p, d, oh0, oh1, Wo):
@@ -28,8 +56,8 @@ def _conv_args(C, H, W, k, s, p, d, oh0, oh1, Wo):
                 row_begin=oh0, out_h=oh1 - oh0, out_w=Wo)
 
 
-# -- the two kernels, with the internal signature of mrcnn_np.autodiff.im2col's tables
-def im2col_impl(x, k, s, p, d, Ho, Wo, oh0, oh1):
+# -- the CUDA twins, with the internal signature of mrcnn_np.autodiff.im2col's tables
+def im2col_cuda(x, k, s, p, d, Ho, Wo, oh0, oh1):
     """cols (N, C*kh*kw, (oh1-oh0)*Wo) of output rows oh0..oh1 (k, s, p, d are pairs)."""
     xp = array_module(x)
     N, C, H, W = x.shape
@@ -41,7 +69,7 @@ def im2col_impl(x, k, s, p, d, Ho, Wo, oh0, oh1):
     return cols
 
 
-def col2im_impl(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
+def col2im_cuda(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
     """Sum the columns of output rows oh0..oh1 back onto (N, C, H, W); adds into ``out``."""
     xp = array_module(cols, out)
     N, C, H, W = x_shape
@@ -61,17 +89,28 @@ def col2im_impl(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, rows=None):
     """Copy every receptive field of x (N, C, H, W) into a column: (N, C*kh*kw, Ho*Wo).
 
-    rows: optional (oh0, oh1) band of output rows (default all). The arguments are checked
-    by ``mrcnn_np.autodiff.im2col`` (same rules), which hands the work to this kernel.
+    rows: optional (oh0, oh1) band of output rows (default all).
     """
-    return _cpu.im2col(x, kernel_size, stride, padding, dilation, rows=rows, impl="cupy")
+    if getattr(x, "ndim", None) != 4:
+        raise ValueError(f"x must have shape (N, C, H, W), got {getattr(x, 'shape', None)}")
+    k, s, p, d, Ho, Wo = conv_geometry(x.shape, kernel_size, stride, padding, dilation)
+    oh0, oh1 = rows if rows is not None else (0, Ho)
+    return im2col_cuda(x, k, s, p, d, Ho, Wo, oh0, oh1)
 
 
 def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, *, rows=None,
            out=None):
     """Adjoint of :func:`im2col`: (N, C*kh*kw, Ho*Wo) columns -> (N, C, H, W), overlaps summed."""
-    return _cpu.col2im(cols, input_shape, kernel_size, stride, padding, dilation, rows=rows,
-                       out=out, impl="cupy")
+    input_shape = tuple(int(v) for v in input_shape)
+    if len(input_shape) != 4:
+        raise ValueError(f"input_shape must be (N, C, H, W), got {input_shape}")
+    k, s, p, d, Ho, Wo = conv_geometry(input_shape, kernel_size, stride, padding, dilation)
+    oh0, oh1 = rows if rows is not None else (0, Ho)
+    want = (input_shape[0], input_shape[1] * k[0] * k[1], (oh1 - oh0) * Wo)
+    if tuple(cols.shape) != want:
+        raise ValueError(f"cols must have shape {want} for input_shape {input_shape}, "
+                         f"got {tuple(cols.shape)}")
+    return col2im_cuda(cols, input_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=out)
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
@@ -82,7 +121,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
                          f"{tuple(x.shape)}, {tuple(weight.shape)}")
     O = weight.shape[0]
     cols = im2col(x, weight.shape[2:], stride, padding, dilation)   # (N, CKK, L)
-    _, _, _, _, Ho, Wo = _params(x.shape, weight.shape[2:], stride, padding, dilation)
+    Ho, Wo = conv_geometry(x.shape, weight.shape[2:], stride, padding, dilation)[4:]
     out = xp.matmul(weight.reshape(O, -1), cols)                     # (N, O, L): one batched GEMM
     if bias is not None:
         out += bias.reshape(1, O, 1)
