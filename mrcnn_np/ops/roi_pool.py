@@ -107,8 +107,9 @@ def roi_pool_bins(rois, dtype, spatial_scale, ph_, pw_, h, w):
     """
     t = np.dtype(dtype).type
     s = t(spatial_scale)
-    sw, sh, ew, eh = (np.clip(c_round(rois[:, i] * s), -CORNER_MAX, CORNER_MAX).astype(np.int64)
-                      for i in (1, 2, 3, 4))
+    with np.errstate(over="ignore", invalid="ignore"):  # corners near the float limit
+        sw, sh, ew, eh = (np.clip(c_round(rois[:, i] * s), -CORNER_MAX, CORNER_MAX).astype(np.int64)
+                          for i in (1, 2, 3, 4))
     roi_w = np.maximum(ew - sw + 1, 1)  # inclusive integer corners, at least one cell
     roi_h = np.maximum(eh - sh + 1, 1)
     bin_h = roi_h.astype(dtype) / t(ph_)
