@@ -30,13 +30,16 @@ def _ints2(v, name):
     return t
 
 
-def conv_geometry(x_shape, kernel_size, stride=1, padding=0, dilation=1):
-    """(k, s, p, d, Ho, Wo): the four pairs and the output size of a convolution.
+def conv_geometry(x_shape, kernel_size, stride=1, padding=0, dilation=1, rows=None):
+    """(k, s, p, d, Ho, Wo, oh0, oh1): the four pairs, the output size and the band of
+    output rows (``rows``, default all) of a convolution over an (N, C, H, W) input.
 
-    The rules of the CPU twin (``mrcnn_np.autodiff.im2col``), restated here so that the GPU
-    layer stands alone (it imports nothing from ``ops`` or ``autodiff``);
+    The rules of the CPU twin (``mrcnn_np.autodiff.im2col.conv_params``), restated here so
+    that the GPU layer stands alone (it imports nothing from ``ops`` or ``autodiff``);
     tests/gpu/test_conv_kernels.py checks both give the same answers and errors.
     """
+    if len(x_shape) != 4:
+        raise ValueError(f"x must have shape (N, C, H, W), got {tuple(x_shape)}")
     k, s = _ints2(kernel_size, "kernel_size"), _ints2(stride, "stride")
     p, d = _ints2(padding, "padding"), _ints2(dilation, "dilation")
     if min(k + s + d) < 1 or min(p) < 0:
@@ -47,7 +50,8 @@ def conv_geometry(x_shape, kernel_size, stride=1, padding=0, dilation=1):
     if min(out) < 1:
         raise ValueError(f"input of spatial size {tuple(x_shape[2:])} is too small for "
                          f"kernel_size={k}, padding={p}, dilation={d} (output {out[0]}x{out[1]})")
-    return k, s, p, d, out[0], out[1]
+    band = (0, out[0]) if rows is None else tuple(rows)
+    return (k, s, p, d, out[0], out[1], *band)
 
 
 def _conv_args(C, H, W, k, s, p, d, oh0, oh1, Wo):
@@ -91,26 +95,22 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, rows=None):
 
     rows: optional (oh0, oh1) band of output rows (default all).
     """
-    if getattr(x, "ndim", None) != 4:
-        raise ValueError(f"x must have shape (N, C, H, W), got {getattr(x, 'shape', None)}")
-    k, s, p, d, Ho, Wo = conv_geometry(x.shape, kernel_size, stride, padding, dilation)
-    oh0, oh1 = rows if rows is not None else (0, Ho)
-    return im2col_cuda(x, k, s, p, d, Ho, Wo, oh0, oh1)
+    return im2col_cuda(x, *conv_geometry(x.shape, kernel_size, stride, padding, dilation, rows))
 
 
 def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, *, rows=None,
            out=None):
-    """Adjoint of :func:`im2col`: (N, C*kh*kw, Ho*Wo) columns -> (N, C, H, W), overlaps summed."""
-    input_shape = tuple(int(v) for v in input_shape)
-    if len(input_shape) != 4:
-        raise ValueError(f"input_shape must be (N, C, H, W), got {input_shape}")
-    k, s, p, d, Ho, Wo = conv_geometry(input_shape, kernel_size, stride, padding, dilation)
-    oh0, oh1 = rows if rows is not None else (0, Ho)
-    want = (input_shape[0], input_shape[1] * k[0] * k[1], (oh1 - oh0) * Wo)
-    if tuple(cols.shape) != want:
-        raise ValueError(f"cols must have shape {want} for input_shape {input_shape}, "
-                         f"got {tuple(cols.shape)}")
-    return col2im_cuda(cols, input_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=out)
+    """Adjoint of :func:`im2col`: (N, C*kh*kw, Ho*Wo) columns -> (N, C, H, W), overlaps summed.
+
+    The kernel indexes ``cols`` by the geometry, so its shape is checked first.
+    """
+    shape = tuple(int(v) for v in input_shape)
+    geo = conv_geometry(shape, kernel_size, stride, padding, dilation, rows)
+    (kh, kw), wo, (oh0, oh1) = geo[0], geo[5], geo[6:]
+    if tuple(cols.shape) != (shape[0], shape[1] * kh * kw, (oh1 - oh0) * wo):
+        raise ValueError(f"cols must have shape {(shape[0], shape[1] * kh * kw, (oh1 - oh0) * wo)} "
+                         f"for input_shape {shape}, got {tuple(cols.shape)}")
+    return col2im_cuda(cols, shape, *geo, out=out)
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
@@ -121,7 +121,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
                          f"{tuple(x.shape)}, {tuple(weight.shape)}")
     O = weight.shape[0]
     cols = im2col(x, weight.shape[2:], stride, padding, dilation)   # (N, CKK, L)
-    Ho, Wo = conv_geometry(x.shape, weight.shape[2:], stride, padding, dilation)[4:]
+    Ho, Wo = conv_geometry(x.shape, weight.shape[2:], stride, padding, dilation)[4:6]
     out = xp.matmul(weight.reshape(O, -1), cols)                     # (N, O, L): one batched GEMM
     if bias is not None:
         out += bias.reshape(1, O, 1)
