@@ -5,6 +5,7 @@ Rules (docs/DESIGN.md; issue "One house for the studies", item 5):
 * ``ops/`` imports nothing from autodiff, detection, engine, datasets, studies;
 * ``gpu/`` (kernels and their launchers, the bottom layer) imports nothing from autodiff
   (nor from ops: ops dispatch *down* to gpu for the CUDA twin);
+* ``autodiff/`` imports nothing from detection, engine, datasets, studies;
 * ``detection/`` imports nothing from datasets, engine, studies;
 * no module imports a private ``_name`` from another mrcnn_np module;
 * a private *module* (``ops/_bilinear.py``) is imported only from within its own package;
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1] / PKG
 FORBIDDEN = {
     "ops": {"autodiff", "detection", "engine", "datasets", "studies"},
     "gpu": {"autodiff", "ops", "detection", "engine", "datasets", "studies"},
+    "autodiff": {"detection", "engine", "datasets", "studies"},
     "detection": {"datasets", "engine", "studies"},
 }
 
