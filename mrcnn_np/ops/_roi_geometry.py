@@ -2,7 +2,8 @@
 
 Shared by the three RoIAlign implementations, RoIWarp (RoIAlign on a rounded box) and the
 drawings. ``roi_geometry`` is the one-RoI form the loops read; ``roi_geometry_arrays`` the
-same numbers for all RoIs at once.
+same numbers for all RoIs at once; ``sample_axes`` / ``grid_groups`` the bilinear factors of
+the samples and the RoIs grouped by grid size, for the NumPy twin.
 """
 
 from __future__ import annotations
