@@ -46,7 +46,7 @@ def main():
     roi_align(tiny, small_rois, 2)
     roi_align_backward(np.zeros((1, 1, 2, 2), np.float32), small_rois, tiny.shape, 2)
     _, am = roi_pool(tiny, small_rois, 2, return_argmax=True)
-    roi_pool_backward(np.zeros((1, 1, 2, 2), np.float32), small_rois, am, tiny.shape, 2)
+    roi_pool_backward(np.zeros((1, 1, 2, 2), np.float32), small_rois, tiny.shape, 2, argmax=am)
 
     rows = []
     for p in (7, 14):
@@ -68,7 +68,7 @@ def main():
             lambda: roi_pool(x, rois, p, scale),
             lambda: ops.roi_pool(xt, rt, scale, p, p)[0].numpy())
         cases["roi_pool bwd"] = (
-            lambda: roi_pool_backward(g, rois, am_ours, x.shape, p, scale),
+            lambda: roi_pool_backward(g, rois, x.shape, p, scale, argmax=am_ours),
             lambda: ops._roi_pool_backward(gt, rt, am_tv, scale, p, p, 1, 256, 200,
                                            272).numpy())
         q = torch.from_numpy(quantize_rois(rois, scale))

@@ -72,6 +72,14 @@ struct RoiBin {
   int batch;             // image index of the RoI
 };
 
+// ceil(cells) samples per bin side; 0 when that is not finite or does not fit an int (RoI
+// coordinates near the float limits): casting such a float to int is undefined behaviour.
+// The same rule as adaptive_grid in mrcnn_np/ops/roi_geometry.py.
+__device__ __forceinline__ int adaptive_grid(const scalar_t cells) {
+  const double c = ceil((double)cells);
+  return (c == c && c >= -2147483647.0 && c <= 2147483647.0) ? (int)c : 0;
+}
+
 __device__ __forceinline__ RoiBin roi_bin(const scalar_t* roi, const scalar_t spatial_scale,
                                           const int pooled_h, const int pooled_w,
                                           const int sampling_ratio, const int aligned,
@@ -91,8 +99,8 @@ __device__ __forceinline__ RoiBin roi_bin(const scalar_t* roi, const scalar_t sp
   b.bin_h = roi_h / (scalar_t)pooled_h;
   b.bin_w = roi_w / (scalar_t)pooled_w;
   // adaptive sampling (sampling_ratio <= 0): about one sample per input pixel
-  b.grid_h = sampling_ratio > 0 ? sampling_ratio : (int)ceil(roi_h / (scalar_t)pooled_h);
-  b.grid_w = sampling_ratio > 0 ? sampling_ratio : (int)ceil(roi_w / (scalar_t)pooled_w);
+  b.grid_h = sampling_ratio > 0 ? sampling_ratio : adaptive_grid(roi_h / (scalar_t)pooled_h);
+  b.grid_w = sampling_ratio > 0 ? sampling_ratio : adaptive_grid(roi_w / (scalar_t)pooled_w);
   b.y0 = start_h + (scalar_t)ph * b.bin_h;
   b.x0 = start_w + (scalar_t)pw * b.bin_w;
   return b;
@@ -183,7 +191,9 @@ extern "C" __global__ void roi_align_backward_kernel(
     scalar_t g;
     if (use_max) {
       const int a = argmax[idx];
-      if (a < 0) continue;  // empty bin: nothing flowed forward, nothing flows back
+      // empty bin (-1): nothing flowed forward, nothing flows back. An argmax outside the
+      // bin's grid (the launcher refuses it; a zero grid would divide by zero) is skipped.
+      if (a < 0 || b.grid_h <= 0 || b.grid_w <= 0 || a >= b.grid_h * b.grid_w) continue;
       iy_begin = a / b.grid_w; iy_end = iy_begin + 1;
       ix_begin = a % b.grid_w; ix_end = ix_begin + 1;
       g = grad_output[idx];

@@ -13,6 +13,16 @@
 #endif
 
 #define ROI_POOL_LOWEST (-3.402823466e+38)  // -FLT_MAX, the running max's start (as torchvision)
+#define ROI_POOL_CORNER_MAX 536870912.0       // 2**29 cells: CORNER_MAX of mrcnn_np/ops/roi_pool.py
+
+// C round() of a scaled corner, clamped to +-2**29 cells (far outside any map) before the
+// cast to int: casting a float beyond int's range (coordinates near 3e38, or inf) is
+// undefined behaviour, and every twin must give the same bins.
+__device__ __forceinline__ int quantize(const scalar_t v) {
+  const double r = round((double)v);
+  return (int)(r < -ROI_POOL_CORNER_MAX ? -ROI_POOL_CORNER_MAX
+                                        : (r > ROI_POOL_CORNER_MAX ? ROI_POOL_CORNER_MAX : r));
+}
 
 extern "C" __global__ void roi_pool_forward_kernel(
     const long long total,   // K * C * PH * PW
@@ -34,10 +44,10 @@ extern "C" __global__ void roi_pool_forward_kernel(
     const scalar_t* roi = rois + k * 5;
     const int batch = (int)roi[0];
     // quantisation 1: the RoI corners snap to integer feature cells
-    const int start_w = (int)round(roi[1] * spatial_scale);
-    const int start_h = (int)round(roi[2] * spatial_scale);
-    const int end_w = (int)round(roi[3] * spatial_scale);
-    const int end_h = (int)round(roi[4] * spatial_scale);
+    const int start_w = quantize(roi[1] * spatial_scale);
+    const int start_h = quantize(roi[2] * spatial_scale);
+    const int end_w = quantize(roi[3] * spatial_scale);
+    const int end_h = quantize(roi[4] * spatial_scale);
     const int roi_w = end_w - start_w + 1 > 1 ? end_w - start_w + 1 : 1;
     const int roi_h = end_h - start_h + 1 > 1 ? end_h - start_h + 1 : 1;
     const scalar_t bin_h = (scalar_t)roi_h / (scalar_t)pooled_h;

@@ -40,7 +40,7 @@ def check_array(x, name: str, ndim: int | None = None, last_dim: int | None = No
     if last_dim is not None and x.shape[-1] != last_dim:
         raise ValueError(f"{name} must have last dimension {last_dim}, got shape {_shape_str(x.shape)}")
     if finite and x.size and x.dtype.kind == "f":
-        xp = _array_module(x)
+        xp = array_module(x)
         if not bool(xp.isfinite(x).all()):
             raise NonFiniteError(f"{name} contains NaN or inf")
     return x
@@ -66,7 +66,7 @@ def check_same_length(a, b, name_a: str, name_b: str) -> None:
         raise ValueError(f"{name_a} and {name_b} must have the same length, got {len(a)} and {len(b)}")
 
 
-def _array_module(x):
+def array_module(x):
     """numpy for NumPy arrays, cupy for CuPy arrays (imported only when one is seen)."""
     if type(x).__module__.startswith("cupy"):
         import cupy  # noqa: PLC0415  (optional dependency)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._blas import gemm_threads
-from .im2col import _params, col2im, im2col
+from .im2col import col2im, conv_params, im2col
 
 __all__ = ["conv2d_forward", "conv2d_backward", "conv2d_reference", "MAX_COLS_BYTES",
            "CACHE_COLS_BYTES"]
@@ -126,7 +126,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
     """Convolution forward. Returns out (N, O, Ho, Wo) and a cache for the backward."""
     O = check_conv_args(x, weight, bias, groups)
     N, C, H, W = x.shape
-    k, s, p, d, Ho, Wo = _params(x.shape, weight.shape[2:], stride, padding, dilation)
+    k, s, p, d, Ho, Wo = conv_params(x.shape, weight.shape[2:], stride, padding, dilation)
     w2 = weight.reshape(O, -1)
     L = Ho * Wo
     with gemm_threads(2.0 * w2.size * L / groups):
@@ -233,7 +233,7 @@ def conv2d_reference(x, weight, bias=None, stride=1, padding=0, dilation=1, grou
     """Direct loops over every output element: the specification (tiny inputs only)."""
     O = check_conv_args(x, weight, bias, groups)
     N, C, H, W = x.shape
-    k, s, p, d, Ho, Wo = _params(x.shape, weight.shape[2:], stride, padding, dilation)
+    k, s, p, d, Ho, Wo = conv_params(x.shape, weight.shape[2:], stride, padding, dilation)
     Cg, Og = C // groups, O // groups
     out = np.zeros((N, O, Ho, Wo), np.float64)
     for n in range(N):

@@ -18,8 +18,10 @@ Layout (project contract, same as torch's ``F.unfold``)::
     (0 outside the image)
 
 Shapes: N images, C channels, H x W input, kh x kw kernel, Ho x Wo output.
-Implementations: ``_reference`` (loops, the specification), ``_numpy`` (one slice per
-kernel tap; also runs on CuPy), ``_numba`` (parallel, the CPU default). The ``rows``
+Implementations (tables ``IM2COL`` / ``COL2IM``, see :mod:`mrcnn_np.ops.dispatch`):
+``im2col_reference`` (loops, the specification), ``im2col_numpy`` (one slice per kernel
+tap; also runs on CuPy), ``im2col_numba`` (parallel, the CPU default), ``im2col_cuda``
+(kernels/im2col.cu, from :mod:`mrcnn_np.gpu.conv`); the same for col2im. The ``rows``
 argument (oh0, oh1) restricts the output rows so a convolution can work in bands.
 """
 
@@ -30,9 +32,10 @@ import os
 import numpy as np
 from numba import njit, prange
 
-from ..ops._dispatch import is_cupy, resolve_impl
+from ..gpu.conv import col2im_cuda, im2col_cuda
+from ..ops.dispatch import is_cupy, resolve_impl
 
-__all__ = ["im2col", "col2im", "conv_output_shape", "pair"]
+__all__ = ["im2col", "col2im", "conv_output_shape", "conv_params", "pair", "IM2COL", "COL2IM"]
 
 
 def pair(v, name: str) -> tuple[int, int]:
@@ -54,7 +57,7 @@ def conv_output_shape(H, W, kernel_size, stride, padding, dilation):
     return Ho, Wo
 
 
-def _params(x_shape, kernel_size, stride, padding, dilation):
+def conv_params(x_shape, kernel_size, stride, padding, dilation):
     k, s = pair(kernel_size, "kernel_size"), pair(stride, "stride")
     p, d = pair(padding, "padding"), pair(dilation, "dilation")
     if min(k) < 1 or min(s) < 1 or min(d) < 1 or min(p) < 0:
@@ -65,6 +68,10 @@ def _params(x_shape, kernel_size, stride, padding, dilation):
         raise ValueError(f"input of spatial size {tuple(x_shape[2:])} is too small for "
                          f"kernel_size={k}, padding={p}, dilation={d} (output {Ho}x{Wo})")
     return k, s, p, d, Ho, Wo
+
+
+# (mrcnn_np.gpu.conv.conv_geometry restates these rules for the GPU layer, which imports
+# nothing from autodiff; tests/gpu/test_conv_kernels.py checks the two agree.)
 
 
 # ------------------------------------------------------------------ reference (loops)
@@ -253,14 +260,13 @@ def col2im_numba(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
     return x
 
 
-_IM2COL = {"reference": im2col_reference, "numpy": im2col_numpy, "numba": im2col_numba}
-_COL2IM = {"reference": col2im_reference, "numpy": col2im_numpy, "numba": col2im_numba}
-
-
-def _cupy_im2col(impl_table, name):
-    """CuPy input runs the CUDA kernels of kernels/im2col.cu and kernels/col2im.cu."""
-    from ..gpu import conv as gpu_conv  # noqa: PLC0415  (imported on first use)
-    return {"im2col": gpu_conv.im2col_impl, "col2im": gpu_conv.col2im_impl}[name]
+# One table per op: impl name -> twin, all with the internal signature above. The CUDA
+# twins (kernels/im2col.cu, col2im.cu) run on the GPU for CuPy input, through the host shim
+# for NumPy input.
+IM2COL = {"reference": im2col_reference, "numpy": im2col_numpy, "numba": im2col_numba,
+          "cupy": im2col_cuda}
+COL2IM = {"reference": col2im_reference, "numpy": col2im_numpy, "numba": col2im_numba,
+          "cupy": col2im_cuda}
 
 
 # ------------------------------------------------------------------ public API
@@ -273,15 +279,14 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, rows=None, impl=N
     """
     if getattr(x, "ndim", None) != 4:
         raise ValueError(f"x must have shape (N, C, H, W), got {getattr(x, 'shape', None)}")
-    k, s, p, d, Ho, Wo = _params(x.shape, kernel_size, stride, padding, dilation)
+    k, s, p, d, Ho, Wo = conv_params(x.shape, kernel_size, stride, padding, dilation)
     oh0, oh1 = rows if rows is not None else (0, Ho)
     if impl is None and not is_cupy(x) and x.shape[0] * x.shape[1] * k[0] * k[1] * (oh1 - oh0) * Wo < SMALL_IM2COL:
         # measured: for small inputs NumPy's kh*kw strided slice copies beat the serial numba
         # loop (0.32 vs 0.74 ms on 4x32x32x32, 3x3); numba wins on large ones
         impl = "numpy"
-    impl = resolve_impl(impl, x, available=("reference", "numpy", "numba", "cupy"))
-    fn = _cupy_im2col(_IM2COL, "im2col") if impl == "cupy" else _IM2COL[impl]
-    return fn(x, k, s, p, d, Ho, Wo, oh0, oh1)
+    impl = resolve_impl(impl, x, available=IM2COL)
+    return IM2COL[impl](x, k, s, p, d, Ho, Wo, oh0, oh1)
 
 
 def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, *, rows=None,
@@ -294,11 +299,10 @@ def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, *, r
     input_shape = tuple(int(v) for v in input_shape)
     if len(input_shape) != 4:
         raise ValueError(f"input_shape must be (N, C, H, W), got {input_shape}")
-    k, s, p, d, Ho, Wo = _params(input_shape, kernel_size, stride, padding, dilation)
+    k, s, p, d, Ho, Wo = conv_params(input_shape, kernel_size, stride, padding, dilation)
     oh0, oh1 = rows if rows is not None else (0, Ho)
     want = (input_shape[0], input_shape[1] * k[0] * k[1], (oh1 - oh0) * Wo)
     if tuple(cols.shape) != want:
         raise ValueError(f"cols must have shape {want} for input_shape {input_shape}, got {tuple(cols.shape)}")
-    impl = resolve_impl(impl, cols, available=("reference", "numpy", "numba", "cupy"))
-    fn = _cupy_im2col(_COL2IM, "col2im") if impl == "cupy" else _COL2IM[impl]
-    return fn(cols, input_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=out)
+    impl = resolve_impl(impl, cols, available=COL2IM)
+    return COL2IM[impl](cols, input_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=out)

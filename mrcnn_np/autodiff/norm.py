@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..ops._dispatch import resolve_impl
+from ..ops.dispatch import resolve_impl
 from .im2col import PARALLEL_MIN
 from .tensor import Tensor, as_tensor, make_result
 

@@ -26,7 +26,7 @@ import contextlib
 
 import numpy as np
 
-from .._checks import _array_module
+from .._checks import array_module
 
 __all__ = ["Tensor", "no_grad", "enable_grad", "is_grad_enabled", "as_tensor", "make_result",
            "get_array_module", "unbroadcast", "describe_graph"]
@@ -38,7 +38,7 @@ def get_array_module(x):
     """numpy for NumPy arrays (and Tensors of them), cupy for CuPy arrays."""
     if isinstance(x, Tensor):
         x = x.data
-    return _array_module(x)
+    return array_module(x)
 
 
 def is_grad_enabled() -> bool:

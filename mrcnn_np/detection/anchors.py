@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops._dispatch import resolve_impl
+from ..ops.dispatch import resolve_impl
 
 FPN_SIZES = ((32,), (64,), (128,), (256,), (512,))
 FPN_ASPECT_RATIOS = ((0.5, 1.0, 2.0),) * 5

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_array
-from ..ops._dispatch import resolve_impl
+from ..ops.dispatch import resolve_impl
 
 BELOW_LOW_THRESHOLD = -1
 BETWEEN_THRESHOLDS = -2

@@ -19,6 +19,7 @@ torchvision's details (``MultiScaleRoIAlign``; docs/REFERENCE.md section 9), kep
 Any of the three RoI ops of Table 2c can do the pooling (``roi_op``). The forward pass returns
 the level of every RoI and, for max aggregations, the argmax, which is all the bookkeeping
 :func:`pooler_backward` needs to route the gradient of each RoI back to its own level.
+:func:`pool_rois` records the two on the autodiff tape (the heads call it).
 
 Shapes::
 
@@ -34,12 +35,18 @@ import math
 import numpy as np
 
 from .._checks import check_boxes, check_rois
+from ..autodiff.tensor import make_result
 from ..ops.roi_align import roi_align, roi_align_backward
 from ..ops.roi_pool import roi_pool, roi_pool_backward
 from ..ops.roi_warp import roi_warp, roi_warp_backward
 
 ROI_OPS = ("roialign", "roiwarp", "roipool")
 DEFAULT_AGGREGATION = {"roialign": "avg", "roiwarp": "max", "roipool": "max"}
+# Each op's forward and backward, and the keyword arguments it takes besides the common
+# (input, rois, output_size, spatial_scale) -- every backward takes ``argmax=`` by keyword.
+_OPS = {"roialign": (roi_align, roi_align_backward, ("sampling_ratio", "aligned", "aggregation")),
+        "roiwarp": (roi_warp, roi_warp_backward, ("sampling_ratio", "aggregation")),
+        "roipool": (roi_pool, roi_pool_backward, ())}
 
 
 def infer_scale(feature_size: int, image_size: int) -> float:
@@ -90,6 +97,13 @@ def _check_op(roi_op, aggregation):
     return aggregation
 
 
+def _op_call(roi_op, sampling_ratio, aligned, aggregation):
+    """(forward, backward, keyword arguments) of one RoI op, its extra arguments filled in."""
+    fwd, bwd, names = _OPS[roi_op]
+    given = dict(sampling_ratio=sampling_ratio, aligned=aligned, aggregation=aggregation)
+    return fwd, bwd, {k: given[k] for k in names}
+
+
 def _levels_of(rois, scales, canonical_scale, canonical_level):
     if len(scales) == 1:
         return np.zeros(len(rois), np.int64)
@@ -119,19 +133,12 @@ def multiscale_roi_pool(features, rois, output_size, scales, *, sampling_ratio=2
     pooled = np.zeros((len(rois), c, ph, pw), dtype)
     use_max = aggregation == "max"
     argmax = np.full(pooled.shape, -1, np.int32) if use_max else None
+    fwd, _, kw = _op_call(roi_op, sampling_ratio, aligned, aggregation)
     for lvl, (feat, scale) in enumerate(zip(features, scales)):
         idx = np.nonzero(levels == lvl)[0]
         if len(idx) == 0:
             continue
-        r = rois[idx]
-        if roi_op == "roialign":
-            out, am = roi_align(feat, r, (ph, pw), scale, sampling_ratio, aligned,
-                                aggregation=aggregation, return_argmax=True, impl=impl)
-        elif roi_op == "roiwarp":
-            out, am = roi_warp(feat, r, (ph, pw), scale, sampling_ratio,
-                               aggregation=aggregation, return_argmax=True, impl=impl)
-        else:
-            out, am = roi_pool(feat, r, (ph, pw), scale, return_argmax=True, impl=impl)
+        out, am = fwd(feat, rois[idx], (ph, pw), scale, return_argmax=True, impl=impl, **kw)
         pooled[idx] = out
         if use_max:
             argmax[idx] = am
@@ -154,21 +161,32 @@ def pooler_backward(grad_pooled, rois, levels, feature_shapes, scales, output_si
     if aggregation == "max" and argmax is None:
         raise ValueError("max aggregation needs the argmax returned by multiscale_roi_pool")
     grad_pooled = np.asarray(grad_pooled)
+    _, bwd, kw = _op_call(roi_op, sampling_ratio, aligned, aggregation)
     grads = []
     for lvl, (shape, scale) in enumerate(zip(feature_shapes, scales)):
         idx = np.nonzero(levels == lvl)[0]
         if len(idx) == 0:
             grads.append(np.zeros(tuple(shape), grad_pooled.dtype))
             continue
-        g, r = grad_pooled[idx], rois[idx]
         am = argmax[idx] if aggregation == "max" else None
-        if roi_op == "roialign":
-            grads.append(roi_align_backward(g, r, shape, output_size, scale, sampling_ratio,
-                                            aligned, aggregation=aggregation, argmax=am,
-                                            impl=impl))
-        elif roi_op == "roiwarp":
-            grads.append(roi_warp_backward(g, r, shape, output_size, scale, sampling_ratio,
-                                           aggregation=aggregation, argmax=am, impl=impl))
-        else:
-            grads.append(roi_pool_backward(g, r, am, shape, output_size, scale, impl=impl))
+        grads.append(bwd(grad_pooled[idx], rois[idx], shape, output_size, scale, argmax=am,
+                         impl=impl, **kw))
     return grads
+
+
+def pool_rois(features, rois, output_size, scales, *, sampling_ratio=2, roi_op="roialign",
+              aggregation=None, aligned=False):
+    """Differentiable multi-level RoI pooling: (K, C, PH, PW) Tensor from a list of feature Tensors.
+
+    The one tape wrapper of the pooler: the forward is :func:`multiscale_roi_pool` (each
+    RoI read from its FPN level; one level: no mapping), the backward
+    :func:`pooler_backward` (each RoI's gradient sent to the level it came from).
+    """
+    datas = [f.data for f in features]
+    kw = dict(sampling_ratio=sampling_ratio, roi_op=roi_op, aggregation=aggregation, aligned=aligned)
+    pooled, levels, argmax = multiscale_roi_pool(datas, rois, output_size, scales, **kw)
+
+    def backward(g):
+        return tuple(pooler_backward(g, rois, levels, [d.shape for d in datas], scales, output_size,
+                                     argmax=argmax, **kw))
+    return make_result(pooled, tuple(features), backward, f"pool_rois[{roi_op}]")

@@ -29,13 +29,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..autodiff import nn
-from ..autodiff.tensor import make_result
 from ..ops.masks import project_masks_on_boxes
 from .box_head import fastrcnn_loss, postprocess_detections, select_training_samples
 from .keypoint_head import heatmaps_to_keypoints, keypointrcnn_loss
 from .mask_head import mask_loss, mask_probabilities
 from .matcher import Matcher
-from .pooler import multiscale_roi_pool, pooler_backward
+from .pooler import pool_rois
 from .sampler import BalancedPositiveNegativeSampler
 
 
@@ -44,23 +43,6 @@ def boxes_to_rois(boxes_per_image):
     parts = [np.concatenate([np.full((len(b), 1), i, np.float32), np.asarray(b, np.float32)], axis=1)
              for i, b in enumerate(boxes_per_image)]
     return np.concatenate(parts) if parts else np.zeros((0, 5), np.float32)
-
-
-def pool_rois(features, rois, output_size, scales, *, sampling_ratio=2, roi_op="roialign",
-              aggregation=None, aligned=False):
-    """Differentiable multi-level RoI pooling: (S, C, P, P) Tensor from a list of feature Tensors.
-
-    Each RoI is read from its FPN level (one level: no mapping); the backward pass sends
-    each RoI's gradient to the level it came from (``pooler_backward``).
-    """
-    datas = [f.data for f in features]
-    kw = dict(sampling_ratio=sampling_ratio, roi_op=roi_op, aggregation=aggregation, aligned=aligned)
-    pooled, levels, argmax = multiscale_roi_pool(datas, rois, output_size, scales, **kw)
-
-    def backward(g):
-        return tuple(pooler_backward(g, rois, levels, [d.shape for d in datas], scales, output_size,
-                                     argmax=argmax, **kw))
-    return make_result(pooled, tuple(features), backward, f"pool_rois[{roi_op}]")
 
 
 class RoIHeads(nn.Module):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_array
-from ..ops._dispatch import resolve_impl
+from ..ops.dispatch import resolve_impl
 
 RPN_BATCH_SIZE_PER_IMAGE, RPN_POSITIVE_FRACTION = 256, 0.5
 ROI_HEADS_BATCH_SIZE_PER_IMAGE, ROI_HEADS_POSITIVE_FRACTION = 512, 0.25

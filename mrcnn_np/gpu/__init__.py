@@ -13,6 +13,11 @@ by ``cupy.RawModule``); NumPy arrays run the *same kernel source* on the CPU thr
 host shim (``kernels/host_shim.h`` + :mod:`mrcnn_np.gpu.shim`, g++ and ctypes) -- slow,
 but it is how every kernel is executed and checked on machines without a GPU.
 
+These are the ops' CUDA twins: each op's implementation table lists its kernel under
+``impl="cupy"`` (see :mod:`mrcnn_np.ops.dispatch`), so ``impl="cupy"`` on NumPy arrays runs
+the shim. This package is the bottom layer: it imports nothing from ``ops`` or
+``autodiff`` (they import it), which tests/test_layering.py checks.
+
 CuPy is optional: this package imports without it (NumPy input needs only a C++
 compiler); :func:`cupy_or_raise` raises an ImportError naming what to install.
 Modules: table.py (each kernel's argument types, read by both launchers), launch.py

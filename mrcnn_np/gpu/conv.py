@@ -17,9 +17,41 @@ CuPy arrays run on the GPU; NumPy arrays run the same kernels through the CPU ho
 
 from __future__ import annotations
 
-from ..autodiff import im2col as _cpu   # argument rules shared with the CPU twins
-from ..autodiff.im2col import _params
+import numpy as np
+
 from .launch import array_module, launch
+
+
+def _ints2(v, name):
+    """An int or an (h, w) pair as a tuple of two Python ints."""
+    t = (int(v), int(v)) if np.isscalar(v) else tuple(int(a) for a in v)
+    if len(t) != 2:
+        raise ValueError(f"{name} must be an int or an (h, w) pair, got {v!r}")
+    return t
+
+
+def conv_geometry(x_shape, kernel_size, stride=1, padding=0, dilation=1, rows=None):
+    """(k, s, p, d, Ho, Wo, oh0, oh1): the four pairs, the output size and the band of
+    output rows (``rows``, default all) of a convolution over an (N, C, H, W) input.
+
+    The rules of the CPU twin (``mrcnn_np.autodiff.im2col.conv_params``), restated here so
+    that the GPU layer stands alone (it imports nothing from ``ops`` or ``autodiff``);
+    tests/gpu/test_conv_kernels.py checks both give the same answers and errors.
+    """
+    if len(x_shape) != 4:
+        raise ValueError(f"x must have shape (N, C, H, W), got {tuple(x_shape)}")
+    k, s = _ints2(kernel_size, "kernel_size"), _ints2(stride, "stride")
+    p, d = _ints2(padding, "padding"), _ints2(dilation, "dilation")
+    if min(k + s + d) < 1 or min(p) < 0:
+        raise ValueError(f"need kernel_size, stride, dilation >= 1 and padding >= 0, got "
+                         f"kernel_size={k}, stride={s}, padding={p}, dilation={d}")
+    out = [(size + 2 * p[a] - d[a] * (k[a] - 1) - 1) // s[a] + 1
+           for a, size in enumerate(x_shape[2:4])]
+    if min(out) < 1:
+        raise ValueError(f"input of spatial size {tuple(x_shape[2:])} is too small for "
+                         f"kernel_size={k}, padding={p}, dilation={d} (output {out[0]}x{out[1]})")
+    band = (0, out[0]) if rows is None else tuple(rows)
+    return (k, s, p, d, out[0], out[1], *band)
 
 
 def _conv_args(C, H, W, k, s, p, d, oh0, oh1, Wo):
@@ -28,8 +60,8 @@ def _conv_args(C, H, W, k, s, p, d, oh0, oh1, Wo):
                 row_begin=oh0, out_h=oh1 - oh0, out_w=Wo)
 
 
-# -- the two kernels, with the internal signature of mrcnn_np.autodiff.im2col's tables
-def im2col_impl(x, k, s, p, d, Ho, Wo, oh0, oh1):
+# -- the CUDA twins, with the internal signature of mrcnn_np.autodiff.im2col's tables
+def im2col_cuda(x, k, s, p, d, Ho, Wo, oh0, oh1):
     """cols (N, C*kh*kw, (oh1-oh0)*Wo) of output rows oh0..oh1 (k, s, p, d are pairs)."""
     xp = array_module(x)
     N, C, H, W = x.shape
@@ -41,7 +73,7 @@ def im2col_impl(x, k, s, p, d, Ho, Wo, oh0, oh1):
     return cols
 
 
-def col2im_impl(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
+def col2im_cuda(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
     """Sum the columns of output rows oh0..oh1 back onto (N, C, H, W); adds into ``out``."""
     xp = array_module(cols, out)
     N, C, H, W = x_shape
@@ -61,17 +93,24 @@ def col2im_impl(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
 def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, rows=None):
     """Copy every receptive field of x (N, C, H, W) into a column: (N, C*kh*kw, Ho*Wo).
 
-    rows: optional (oh0, oh1) band of output rows (default all). The arguments are checked
-    by ``mrcnn_np.autodiff.im2col`` (same rules), which hands the work to this kernel.
+    rows: optional (oh0, oh1) band of output rows (default all).
     """
-    return _cpu.im2col(x, kernel_size, stride, padding, dilation, rows=rows, impl="cupy")
+    return im2col_cuda(x, *conv_geometry(x.shape, kernel_size, stride, padding, dilation, rows))
 
 
 def col2im(cols, input_shape, kernel_size, stride=1, padding=0, dilation=1, *, rows=None,
            out=None):
-    """Adjoint of :func:`im2col`: (N, C*kh*kw, Ho*Wo) columns -> (N, C, H, W), overlaps summed."""
-    return _cpu.col2im(cols, input_shape, kernel_size, stride, padding, dilation, rows=rows,
-                       out=out, impl="cupy")
+    """Adjoint of :func:`im2col`: (N, C*kh*kw, Ho*Wo) columns -> (N, C, H, W), overlaps summed.
+
+    The kernel indexes ``cols`` by the geometry, so its shape is checked first.
+    """
+    shape = tuple(int(v) for v in input_shape)
+    geo = conv_geometry(shape, kernel_size, stride, padding, dilation, rows)
+    (kh, kw), wo, (oh0, oh1) = geo[0], geo[5], geo[6:]
+    if tuple(cols.shape) != (shape[0], shape[1] * kh * kw, (oh1 - oh0) * wo):
+        raise ValueError(f"cols must have shape {(shape[0], shape[1] * kh * kw, (oh1 - oh0) * wo)} "
+                         f"for input_shape {shape}, got {tuple(cols.shape)}")
+    return col2im_cuda(cols, shape, *geo, out=out)
 
 
 def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
@@ -82,7 +121,7 @@ def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1):
                          f"{tuple(x.shape)}, {tuple(weight.shape)}")
     O = weight.shape[0]
     cols = im2col(x, weight.shape[2:], stride, padding, dilation)   # (N, CKK, L)
-    _, _, _, _, Ho, Wo = _params(x.shape, weight.shape[2:], stride, padding, dilation)
+    Ho, Wo = conv_geometry(x.shape, weight.shape[2:], stride, padding, dilation)[4:6]
     out = xp.matmul(weight.reshape(O, -1), cols)                     # (N, O, L): one batched GEMM
     if bias is not None:
         out += bias.reshape(1, O, 1)

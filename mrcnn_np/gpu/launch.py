@@ -14,7 +14,6 @@ import threading
 
 import numpy as np
 
-from ..ops._dispatch import is_cupy
 from .table import KERNELS, POINTER_TYPES, read_source
 
 BLOCK = 256          # threads per block: a multiple of the warp size (32)
@@ -23,6 +22,11 @@ INT32_MAX = 2**31 - 1
 
 _cupy_modules: dict = {}
 _lock = threading.Lock()
+
+
+def is_cupy(x) -> bool:
+    """True for a CuPy array (checked by module name, so cupy need not be installed)."""
+    return type(x).__module__.startswith("cupy")
 
 
 def cupy_or_raise():

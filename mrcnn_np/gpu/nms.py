@@ -27,7 +27,10 @@ def nms(boxes, scores, iou_threshold):
     scores = check_array(scores, "scores", ndim=1, kinds="fiu")
     check_same_length(boxes, scores, "boxes", "scores")
     xp = array_module(boxes, scores)
-    iou_threshold = float(iou_threshold)
+    try:
+        iou_threshold = float(iou_threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"iou_threshold must be a number, got {iou_threshold!r}") from None
     if np.isnan(iou_threshold):
         raise ValueError("iou_threshold is NaN")
     scores_h = _to_host(scores)

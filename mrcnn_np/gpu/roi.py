@@ -17,6 +17,7 @@ from .._checks import check_features, check_rois
 from .launch import array_module, launch
 
 AGGREGATIONS = ("avg", "max")
+GRID_MAX = 2**31 - 1  # larger adaptive grids get no samples (kernels/roi_align.cu, roi_bin)
 
 
 def _pair(output_size, name="output_size"):
@@ -59,6 +60,25 @@ def _prepare_rois(rois, xp, dtype, n_images):
 def _check_aggregation(aggregation):
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+
+
+def _samples_per_bin(rois, xp, spatial_scale, ph, pw, sampling_ratio, aligned):
+    """(K,) samples in each bin of each RoI: the range an argmax must lie in (0 = none).
+
+    The grid rule of ``roi_bin`` in kernels/roi_align.cu, computed in the rois' dtype.
+    """
+    if sampling_ratio > 0:
+        return xp.full(len(rois), sampling_ratio * sampling_ratio, np.int64)
+    t = rois.dtype.type
+    off = t(0.5) if aligned else t(0)
+    sides = []
+    for lo, hi, bins in ((2, 4, ph), (1, 3, pw)):
+        size = (rois[:, hi] * t(spatial_scale) - off) - (rois[:, lo] * t(spatial_scale) - off)
+        if not aligned:
+            size = xp.maximum(size, t(1))
+        c = xp.ceil(size / t(bins))
+        sides.append(xp.where(xp.isfinite(c) & (c > 0) & (c <= GRID_MAX), c, 0).astype(np.int64))
+    return sides[0] * sides[1]
 
 
 def roi_align(input, rois, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False,
@@ -112,6 +132,10 @@ def roi_align_backward(grad_output, rois, input_shape, output_size, spatial_scal
             raise ValueError("aggregation='max' needs argmax of grad_output's shape "
                              "(from roi_align(..., return_argmax=True))")
         argmax = xp.ascontiguousarray(argmax, dtype=np.int32)
+        samples = _samples_per_bin(rois, xp, spatial_scale, ph, pw, sampling_ratio, aligned)
+        if argmax.size and bool(((argmax < -1) | (argmax >= samples[:, None, None, None])).any()):
+            raise ValueError("argmax names a sample outside its bin's grid; it must come from "
+                             "roi_align(..., return_argmax=True) with the same arguments")
     else:
         argmax = xp.full((1,), -1, dtype=np.int32)
     grad_input = xp.zeros((n, c, h, w), dtype=dtype)
@@ -143,8 +167,12 @@ def roi_pool(input, rois, output_size, spatial_scale=1.0, *, return_argmax=False
     return (out, argmax) if return_argmax else out
 
 
-def roi_pool_backward(grad_output, rois, argmax, input_shape, output_size, spatial_scale=1.0):
-    """RoIPool backward: each output gradient goes to the pixel its argmax names."""
+def roi_pool_backward(grad_output, rois, input_shape, output_size, spatial_scale=1.0, *,
+                      argmax=None):
+    """RoIPool backward: each output gradient goes to the pixel its argmax names.
+
+    argmax: the forward's (``return_argmax=True``), a keyword as in every RoI backward.
+    """
     grad_output = check_features(grad_output, "grad_output")
     xp = array_module(grad_output, rois, argmax)
     n, c, h, w = _shape4(input_shape)
@@ -152,6 +180,9 @@ def roi_pool_backward(grad_output, rois, argmax, input_shape, output_size, spati
     spatial_scale = _scale(spatial_scale)
     dtype = grad_output.dtype
     rois = _prepare_rois(rois, xp, dtype, n)
+    if argmax is None:
+        raise ValueError("argmax is required (roi_pool backward); get it from the forward "
+                         "pass with return_argmax=True")
     if grad_output.shape != (len(rois), c, ph, pw) or tuple(argmax.shape) != grad_output.shape:
         raise ValueError(f"grad_output and argmax must have shape {(len(rois), c, ph, pw)}, "
                          f"got {grad_output.shape} and {tuple(argmax.shape)}")

@@ -4,8 +4,12 @@ Signatures follow ``torchvision.ops`` so that a user can swap one for the other 
 test can compare the two directly. This package knows nothing of Mask R-CNN itself.
 """
 
+# --- which twin runs: impl="reference" | "numpy" | "numba" | "cupy" (ops/dispatch.py) ---
+from .dispatch import IMPLS, resolve_impl  # noqa: E402,F401
+
 # --- geometry: boxes, box coding, NMS (ops/boxes.py, ops/nms.py) ---
-from .boxes import BoxCoder, box_area, box_iou, clip_boxes_to_image, remove_small_boxes  # noqa: E402,F401
+from .boxes import (BoxCoder, box_area, box_convert, box_iou, clip_boxes_to_image,  # noqa: E402,F401
+                    remove_small_boxes)
 from .nms import batched_nms, nms  # noqa: E402,F401
 
 # --- RoI ops: RoIPool, RoIWarp, RoIAlign (ops/roi_*.py) ---
@@ -14,4 +18,4 @@ from .roi_pool import roi_pool, roi_pool_backward  # noqa: E402,F401
 from .roi_warp import quantize_rois, roi_warp, roi_warp_backward  # noqa: E402,F401
 
 # --- masks: mask targets and pasting (ops/masks.py) ---
-from .masks import paste_masks_in_image, project_masks_on_boxes  # noqa: E402,F401
+from .masks import masks_to_boxes, paste_masks_in_image, project_masks_on_boxes  # noqa: E402,F401

@@ -19,8 +19,10 @@ Documented differences from torchvision:
   * ``box_iou`` of two boxes that do not overlap is 0, *including* two empty (zero-area)
     boxes, where torchvision returns 0/0 = NaN (detectron2's choice; a NaN would poison
     the Matcher's max). Everywhere else the values are identical.
-  * boxes are float only (float16 is up-cast to float32 as torchvision does); NaN or inf
-    coordinates raise ``ValueError``.
+  * float16 boxes are up-cast to float32 as torchvision does; integer boxes are accepted
+    by ``box_area`` (int8/int16/uint8 up-cast to int32, the result is an integer area, as
+    torchvision) and ``box_iou`` (computed in float64, returned as float32, the dtype
+    torchvision's integer division gives); NaN or inf coordinates raise ``ValueError``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ import numpy as np
 from numba import njit, prange
 
 from .._checks import check_array, check_boxes
-from ._dispatch import resolve_impl
+from .dispatch import resolve_impl
+
+BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 
 DEFAULT_BBOX_XFORM_CLIP = math.log(1000.0 / 16)  # 4.135...: exp() of a larger delta overflows the image
 
@@ -44,19 +48,56 @@ def _as_float_boxes(boxes, name="boxes"):
     return boxes
 
 
+def _as_boxes(boxes, name="boxes"):
+    """Checked (N, 4) boxes, float or integer, up-cast as torchvision's ``_upcast``:
+    float16 -> float32, integers narrower than 32 bits -> int32."""
+    boxes = check_array(boxes, name, ndim=2, last_dim=4, kinds="fiu", finite=True)
+    if boxes.dtype.kind == "f":
+        return _as_float_boxes(boxes, name)
+    if boxes.dtype.itemsize < 4 or boxes.dtype == np.uint32:
+        boxes = boxes.astype(np.int64 if boxes.dtype == np.uint32 else np.int32)
+    return boxes
+
+
 def box_area(boxes):
     """Area ``(x2 - x1) * (y2 - y1)`` of each box.
 
-    boxes: (N, 4) [x1, y1, x2, y2]. Returns (N,) in the boxes' dtype. No clamping: an
-    inverted box gives a negative area, exactly as torchvision.
+    boxes: (N, 4) [x1, y1, x2, y2], float or integer. Returns (N,) in the boxes' (up-cast)
+    dtype. No clamping: an inverted box gives a negative area, exactly as torchvision.
     """
-    boxes = _as_float_boxes(boxes)
+    boxes = _as_boxes(boxes)
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def box_convert(boxes, in_fmt, out_fmt):
+    """Boxes (N, 4) from one format to another: "xyxy" (corners), "xywh" (top-left corner,
+    width, height) or "cxcywh" (centre, width, height) -- torchvision's ``box_convert``.
+
+    The dtype of float boxes is kept (float16 up-cast to float32); integer boxes are
+    converted in float64 (a centre can fall on a half pixel). ``in_fmt == out_fmt`` returns
+    a copy. Degenerate boxes (zero or negative size) are converted like any other.
+    """
+    for arg, fmt in (("in_fmt", in_fmt), ("out_fmt", out_fmt)):
+        if fmt not in BOX_FORMATS:
+            raise ValueError(f"{arg} must be one of {BOX_FORMATS}, got {fmt!r}")
+    boxes = check_array(boxes, "boxes", ndim=2, last_dim=4, kinds="fiu", finite=True)
+    boxes = _as_float_boxes(boxes) if boxes.dtype.kind == "f" else boxes.astype(np.float64)
+    a, b, c, d = (boxes[:, i] for i in range(4))
+    half = boxes.dtype.type(0.5)
+    if in_fmt == "xywh":          # -> corners
+        a, b, c, d = a, b, a + c, b + d
+    elif in_fmt == "cxcywh":
+        a, b, c, d = a - half * c, b - half * d, a + half * c, b + half * d
+    if out_fmt == "xywh":         # corners ->
+        a, b, c, d = a, b, c - a, d - b
+    elif out_fmt == "cxcywh":
+        a, b, c, d = (a + c) * half, (b + d) * half, c - a, d - b
+    return np.stack([a, b, c, d], axis=1)
 
 
 # ----------------------------------------------------------------------------- box_iou
 
-def _box_iou_reference(boxes1, boxes2):
+def box_iou_reference(boxes1, boxes2):
     """Loops over every pair; the specification the fast versions are tested against."""
     n, m = len(boxes1), len(boxes2)
     out = np.zeros((n, m), dtype=np.result_type(boxes1, boxes2))
@@ -75,7 +116,7 @@ def _box_iou_reference(boxes1, boxes2):
     return out
 
 
-def _box_iou_numpy(boxes1, boxes2):
+def box_iou_numpy(boxes1, boxes2):
     """Broadcast (N, 1, 2) against (1, M, 2); same operation order as torchvision."""
     area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
     area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
@@ -90,7 +131,7 @@ def _box_iou_numpy(boxes1, boxes2):
 
 
 @njit(cache=True, parallel=True)
-def _box_iou_numba(boxes1, boxes2):
+def box_iou_numba(boxes1, boxes2):
     """One row of the (N, M) matrix per parallel iteration; math in the input dtype."""
     n, m = boxes1.shape[0], boxes2.shape[0]
     out = np.zeros((n, m), dtype=boxes1.dtype)
@@ -108,7 +149,7 @@ def _box_iou_numba(boxes1, boxes2):
     return out
 
 
-_BOX_IOU = {"reference": _box_iou_reference, "numpy": _box_iou_numpy, "numba": _box_iou_numba}
+BOX_IOU = {"reference": box_iou_reference, "numpy": box_iou_numpy, "numba": box_iou_numba}
 
 
 def box_iou(boxes1, boxes2, impl=None):
@@ -117,15 +158,18 @@ def box_iou(boxes1, boxes2, impl=None):
     boxes1: (N, 4), boxes2: (M, 4) [x1, y1, x2, y2]. Returns (N, M) in the common dtype,
     ``iou[i, j] = area(b1_i & b2_j) / area(b1_i | b2_j)``, in [0, 1] for valid boxes.
     Pairs that do not overlap (including two zero-area boxes) give 0, never NaN.
+    Integer boxes (either set) are compared in float64 and the result is float32.
     impl: "reference" | "numpy" | "numba" (default).
     """
-    boxes1 = _as_float_boxes(boxes1, "boxes1")
-    boxes2 = _as_float_boxes(boxes2, "boxes2")
-    impl = resolve_impl(impl, boxes1, boxes2, available=tuple(_BOX_IOU))
-    dtype = np.result_type(boxes1, boxes2)
+    boxes1 = _as_boxes(boxes1, "boxes1")
+    boxes2 = _as_boxes(boxes2, "boxes2")
+    impl = resolve_impl(impl, boxes1, boxes2, available=BOX_IOU)
+    integer = boxes1.dtype.kind in "iu" or boxes2.dtype.kind in "iu"
+    dtype = np.float64 if integer else np.result_type(boxes1, boxes2)
     boxes1 = np.ascontiguousarray(boxes1, dtype=dtype)
     boxes2 = np.ascontiguousarray(boxes2, dtype=dtype)
-    return _BOX_IOU[impl](boxes1, boxes2)
+    iou = BOX_IOU[impl](boxes1, boxes2)
+    return iou.astype(np.float32) if integer else iou
 
 
 # ----------------------------------------------------------------------- clip / filter

@@ -23,6 +23,7 @@ Shapes::
     gt_masks (G, H, W) 0/1      boxes (P, 4) [x1, y1, x2, y2] px      matched_idxs (P,) int
     targets  (P, M, M) float32 in [0, 1]
     masks    (D, 1, M, M) or (D, M, M) probabilities  ->  (D, 1, H, W) or (D, H, W) float
+    masks_to_boxes: masks (N, H, W) -> boxes (N, 4) float32, the tight box of each mask
 """
 
 from __future__ import annotations
@@ -122,3 +123,27 @@ def paste_masks_in_image(masks, boxes, img_shape, padding=1):
         resized = resize_bilinear(padded[i], h, w)
         out[i, y_0:y_1, x_0:x_1] = resized[y_0 - y1:y_1 - y1, x_0 - x1:x_1 - x1]
     return out if squeeze else out[:, None]
+
+
+def masks_to_boxes(masks):
+    """The tight box (N, 4) float32 [x1, y1, x2, y2] around the nonzero pixels of each mask.
+
+    masks: (N, H, W), any numeric or bool dtype; a pixel is "in" when nonzero. As
+    torchvision's ``masks_to_boxes``: the corners are pixel *indices*, x2 the last column
+    holding a nonzero pixel (no +1), so a one-pixel mask gives x1 == x2; N == 0 gives (0, 4).
+    Documented difference: an all-zero mask gives the box [0, 0, 0, 0] (torchvision
+    raises on the empty minimum there).
+    """
+    masks = check_array(masks, "masks", ndim=3, kinds="fiub")
+    n = len(masks)
+    boxes = np.zeros((n, 4), np.float32)
+    if n == 0 or masks.shape[1] == 0 or masks.shape[2] == 0:
+        return boxes
+    on = masks != 0
+    cols, rows = on.any(axis=1), on.any(axis=2)         # (N, W), (N, H)
+    filled = rows.any(axis=1)
+    first = lambda a: a.argmax(axis=1)                             # noqa: E731
+    last = lambda a: a.shape[1] - 1 - a[:, ::-1].argmax(axis=1)    # noqa: E731
+    boxes[:] = np.stack([first(cols), first(rows), last(cols), last(rows)], axis=1)
+    boxes[~filled] = 0
+    return boxes

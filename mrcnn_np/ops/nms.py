@@ -12,10 +12,11 @@ scoring box, deletes every remaining box that overlaps it by more than a thresho
     compared in float64 with the threshold, so a pair with IoU exactly 0.5 survives at
     0.5. Two zero-area boxes give 0/0 = NaN, which never suppresses (as torchvision).
 
-Implementations: ``_reference`` (the textbook double loop), ``_numpy`` (one vector step
-per kept box), ``_numba`` (a sweep over an x-sorted copy that only visits boxes whose
-x-interval can meet the kept box, rebuilt as boxes are finished; a compaction loop for
-negative thresholds). ``nms_steps`` returns the greedy trace for teaching.
+Implementations (table ``NMS``, see :mod:`mrcnn_np.ops.dispatch`): ``nms_reference`` (the
+textbook double loop), ``nms_numpy`` (one vector step per kept box), ``nms_numba`` (a
+sweep over an x-sorted copy that only visits boxes whose x-interval can meet the kept box,
+rebuilt as boxes are finished; a compaction loop for negative thresholds), ``nms_cuda``
+(kernels/nms.cu, :mod:`mrcnn_np.gpu.nms`). ``nms_steps`` returns the greedy trace for teaching.
 
 Shapes::
 
@@ -29,7 +30,8 @@ import numpy as np
 from numba import njit
 
 from .._checks import check_array, check_boxes, check_same_length
-from ._dispatch import resolve_impl
+from ..gpu.nms import nms as nms_cuda
+from .dispatch import CUDA, resolve_impl
 
 # torchvision (0.28/0.29, CPU) switches batched_nms from the coordinate trick to a loop
 # over classes above this many box *numbers* (4 per box); we use the same switch so the
@@ -45,10 +47,18 @@ def _check_nms_inputs(boxes, scores, iou_threshold):
     check_same_length(boxes, scores, "boxes", "scores")
     if scores.dtype.kind == "f" and np.isnan(scores).any():
         raise ValueError("scores contains NaN (the visiting order would be undefined)")
-    iou_threshold = float(iou_threshold)
-    if np.isnan(iou_threshold):
+    return np.ascontiguousarray(boxes), scores, check_iou_threshold(iou_threshold)
+
+
+def check_iou_threshold(iou_threshold) -> float:
+    """The threshold as a float; None, text or NaN raise a ValueError naming the argument."""
+    try:
+        value = float(iou_threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"iou_threshold must be a number, got {iou_threshold!r}") from None
+    if np.isnan(value):
         raise ValueError("iou_threshold is NaN")
-    return np.ascontiguousarray(boxes), scores, iou_threshold
+    return value
 
 
 def _score_order(scores):
@@ -61,7 +71,7 @@ def _score_order(scores):
 
 # ------------------------------------------------------------------- implementations
 
-def _nms_reference(boxes, order, iou_threshold):
+def nms_reference(boxes, order, iou_threshold):
     """Textbook greedy NMS: O(N^2) pair checks, one box at a time."""
     n = len(order)
     suppressed = [False] * n
@@ -89,7 +99,7 @@ def _nms_reference(boxes, order, iou_threshold):
     return np.array(keep, dtype=np.int64)
 
 
-def _nms_numpy(boxes, order, iou_threshold):
+def nms_numpy(boxes, order, iou_threshold):
     """Keep the best, drop its overlaps from the candidate list in one vector step, repeat."""
     x1, y1, x2, y2 = (boxes[:, k] for k in range(4))
     areas = (x2 - x1) * (y2 - y1)
@@ -230,7 +240,7 @@ def _nms_numba_compact(x1, y1, x2, y2, iou_threshold):
     return keep[:nkeep]
 
 
-def _nms_numba(boxes, order, iou_threshold):
+def nms_numba(boxes, order, iou_threshold):
     sorted_boxes = boxes[order]  # one gather; the kernels then read memory in order
     cols = [np.ascontiguousarray(sorted_boxes[:, k]) for k in range(4)]
     thr = np.float64(iou_threshold)
@@ -240,7 +250,7 @@ def _nms_numba(boxes, order, iou_threshold):
     return order[_nms_numba_sweep(cols[0], cols[1], cols[2], cols[3], by_x, thr)]
 
 
-_NMS = {"reference": _nms_reference, "numpy": _nms_numpy, "numba": _nms_numba}
+NMS = {"reference": nms_reference, "numpy": nms_numpy, "numba": nms_numba, CUDA: nms_cuda}
 
 
 def nms(boxes, scores, iou_threshold, impl=None):
@@ -252,14 +262,13 @@ def nms(boxes, scores, iou_threshold, impl=None):
     impl: "reference" | "numpy" | "numba" (default) | "cupy" (default for CuPy arrays: the
     bit-mask kernel of kernels/nms.cu).
     """
-    impl = resolve_impl(impl, boxes, scores, available=(*_NMS, "cupy"))
-    if impl == "cupy":
-        from ..gpu import nms as nms_cuda  # noqa: PLC0415  (optional dependency)
+    impl = resolve_impl(impl, boxes, scores, available=NMS)
+    if impl == CUDA:  # the CUDA twin checks its arguments itself (CuPy arrays stay on the GPU)
         return nms_cuda(boxes, scores, iou_threshold)
     boxes, scores, iou_threshold = _check_nms_inputs(boxes, scores, iou_threshold)
     if len(boxes) == 0:
         return np.empty(0, dtype=np.int64)
-    return _NMS[impl](boxes, _score_order(scores), iou_threshold)
+    return NMS[impl](boxes, _score_order(scores), iou_threshold)
 
 
 def nms_steps(boxes, scores, iou_threshold):

@@ -18,7 +18,7 @@ Exactly torchvision's C++ kernel (docs/REFERENCE.md section 8), including its bo
   * sample (iy, ix) of bin (ph, pw) sits at
     ``y = start_h + ph * bin_h + (iy + 0.5) * bin_h / grid_h`` (same for x).
   * a sample with y < -1, y > H, x < -1 or x > W reads 0; in [-1, 0] and [H-1, H] it reads
-    the border row/column (see :func:`mrcnn_np.ops._bilinear.bilinear_interpolate`).
+    the border row/column (see :func:`mrcnn_np.ops.bilinear.bilinear_interpolate`).
   * "avg" divides by ``max(grid_h * grid_w, 1)``: samples that fell outside count, as zeros.
   * "max" (ours, torchvision has no max): the largest sample value; an outside sample
     takes part with its value 0 (so a bin wholly outside the map gives 0) and, if it wins,
@@ -31,7 +31,9 @@ sample (avg: divided by the count; max: only the winning sample). RoIs get no gr
 Shapes::
 
     N images, C channels, H x W feature map, K RoIs, PH x PW output bins
-    input (N, C, H, W) float32/float64      rois (K, 5) [batch_index, x1, y1, x2, y2] image px
+    input (N, C, H, W) float16/32/64        rois (K, 5) [batch_index, x1, y1, x2, y2] image px,
+                                             or a list of N per-image (K_i, 4) boxes
+    (float16 is computed in float32 and returned as float16, as torchvision does)
     out   (K, C, PH, PW) input's dtype       argmax (K, C, PH, PW) int32, iy * grid_w + ix
 """
 
@@ -40,14 +42,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._bilinear import (as_pair, axis_tables_numba, bilinear_axis, bilinear_interpolate,
-                        bilinear_interpolate_gradient, channel_block, check_aggregation,
-                        check_input_shape, check_scale, nchw_to_nhwc, nhwc_to_nchw,
-                        prepare_argmax, prepare_grad, prepare_input, prepare_rois)
-from ._dispatch import resolve_impl
-from ._roi_geometry import roi_geometry, roi_geometry_arrays, sample_coordinate  # noqa: F401
-
-IMPLS = ("reference", "numpy", "numba", "cupy")
+from ..gpu.roi import roi_align as roi_align_cuda
+from ..gpu.roi import roi_align_backward as roi_align_backward_cuda
+from .bilinear import (accept_torchvision_forms, as_dtype, as_pair, axis_tables_numba,
+                        bilinear_interpolate, bilinear_interpolate_gradient, channel_block,
+                        check_aggregation, check_input_shape, check_scale, nchw_to_nhwc,
+                        nhwc_to_nchw, prepare_argmax, prepare_grad, prepare_input, prepare_rois)
+from .roi_geometry import (grid_groups, roi_geometry, roi_geometry_arrays, sample_axes,
+                            sample_coordinate)
+from .dispatch import CUDA, resolve_impl
 
 
 # ============================================================================ public API
@@ -55,28 +58,27 @@ def roi_align(input, rois, output_size, spatial_scale=1.0, sampling_ratio=-1, al
               aggregation="avg", return_argmax=False, impl=None):
     """RoIAlign forward. Returns out (K, C, PH, PW), or (out, argmax) when return_argmax.
 
-    input: (N, C, H, W) float32/float64 features. rois: (K, 5) [batch_index, x1, y1, x2, y2]
-    in image pixels (cast to input's dtype). output_size: int or (PH, PW). spatial_scale:
+    input: (N, C, H, W) float16/32/64 features. rois: (K, 5) [batch_index, x1, y1, x2, y2]
+    in image pixels (cast to input's dtype), or a list of per-image (K_i, 4) boxes. output_size: int or (PH, PW). spatial_scale:
     feature cells per image pixel (1/stride). sampling_ratio: samples per bin side, <= 0
     adaptive. aligned: half-pixel shift (detectron2's ROIAlignV2). aggregation: "avg" | "max".
     argmax: int32 index iy * grid_w + ix of the winning sample (all -1 for "avg").
     """
-    impl = resolve_impl(impl, input, rois, available=IMPLS)
-    if impl == "cupy":
-        from ..gpu import roi as gpu_roi  # noqa: PLC0415  (optional dependency)
-        return gpu_roi.roi_align(input, rois, output_size, spatial_scale, sampling_ratio, aligned,
-                                 aggregation=aggregation, return_argmax=return_argmax)
-    input = prepare_input(input)
-    ph, pw = as_pair(output_size)
-    scale = check_scale(spatial_scale)
-    use_max = check_aggregation(aggregation) == "max"
-    rois = prepare_rois(rois, input.dtype, input.shape[0])
-    fwd = {"reference": _roi_align_reference, "numpy": _roi_align_numpy,
-           "numba": _roi_align_numba}[impl]
-    out, argmax = fwd(input, rois, ph, pw, scale, int(sampling_ratio), bool(aligned), use_max)
-    if not return_argmax:
-        return out
-    return out, (argmax if argmax is not None else np.full(out.shape, -1, np.int32))
+    input, rois, out_dtype = accept_torchvision_forms(input, rois)
+    impl = resolve_impl(impl, input, rois, available=ROI_ALIGN)
+    if impl == CUDA:  # the CUDA twin checks its arguments itself (CuPy arrays stay on the GPU)
+        res = roi_align_cuda(input, rois, output_size, spatial_scale, sampling_ratio, aligned,
+                             aggregation=aggregation, return_argmax=True)
+    else:
+        input = prepare_input(input)
+        ph, pw = as_pair(output_size)
+        scale = check_scale(spatial_scale)
+        use_max = check_aggregation(aggregation) == "max"
+        rois = prepare_rois(rois, input.dtype, input.shape[0])
+        out, argmax = ROI_ALIGN[impl](input, rois, ph, pw, scale, int(sampling_ratio),
+                                      bool(aligned), use_max)
+        res = out, (argmax if argmax is not None else np.full(out.shape, -1, np.int32))
+    return (as_dtype(res[0], out_dtype), res[1]) if return_argmax else as_dtype(res[0], out_dtype)
 
 
 def roi_align_backward(grad_output, rois, input_shape, output_size, spatial_scale=1.0,
@@ -84,14 +86,15 @@ def roi_align_backward(grad_output, rois, input_shape, output_size, spatial_scal
                        impl=None):
     """dL/dinput (N, C, H, W) from dL/dout (K, C, PH, PW); the same geometry as the forward.
 
-    aggregation="max" needs the forward's argmax (``return_argmax=True``).
+    aggregation="max" needs the forward's argmax (``return_argmax=True``); an argmax that
+    names no sample of its bin raises ValueError (in every twin, the CUDA one included).
     """
-    impl = resolve_impl(impl, grad_output, rois, available=IMPLS)
-    if impl == "cupy":
-        from ..gpu import roi as gpu_roi  # noqa: PLC0415
-        return gpu_roi.roi_align_backward(grad_output, rois, input_shape, output_size,
-                                          spatial_scale, sampling_ratio, aligned,
-                                          aggregation=aggregation, argmax=argmax)
+    grad_output, rois, out_dtype = accept_torchvision_forms(grad_output, rois)
+    impl = resolve_impl(impl, grad_output, rois, available=ROI_ALIGN_BACKWARD)
+    if impl == CUDA:
+        return as_dtype(roi_align_backward_cuda(
+            grad_output, rois, input_shape, output_size, spatial_scale, sampling_ratio, aligned,
+            aggregation=aggregation, argmax=argmax), out_dtype)
     n, c, h, w = check_input_shape(input_shape)
     ph, pw = as_pair(output_size)
     scale = check_scale(spatial_scale)
@@ -108,14 +111,13 @@ def roi_align_backward(grad_output, rois, input_shape, output_size, spatial_scal
         if argmax.size and (argmax >= samples[:, None, None, None]).any():
             raise ValueError("argmax names a sample outside its bin's grid; it must come from "
                              "roi_align(..., return_argmax=True) with the same arguments")
-    bwd = {"reference": _roi_align_backward_reference, "numpy": _roi_align_backward_numpy,
-           "numba": _roi_align_backward_numba}[impl]
-    return bwd(grad_output, rois, (n, c, h, w), ph, pw, scale, int(sampling_ratio),
-               bool(aligned), use_max, argmax)
+    grad = ROI_ALIGN_BACKWARD[impl](grad_output, rois, (n, c, h, w), ph, pw, scale,
+                                    int(sampling_ratio), bool(aligned), use_max, argmax)
+    return as_dtype(grad, out_dtype)
 
 
 # ============================================================================ reference
-def _roi_align_reference(input, rois, ph_, pw_, spatial_scale, sampling_ratio, aligned, use_max):
+def roi_align_reference(input, rois, ph_, pw_, spatial_scale, sampling_ratio, aligned, use_max):
     """The specification: one output element at a time, one sample at a time."""
     n, c_, h, w = input.shape
     t = input.dtype.type
@@ -145,7 +147,7 @@ def _roi_align_reference(input, rois, ph_, pw_, spatial_scale, sampling_ratio, a
     return out, argmax
 
 
-def _roi_align_backward_reference(grad_output, rois, input_shape, ph_, pw_, spatial_scale,
+def roi_align_backward_reference(grad_output, rois, input_shape, ph_, pw_, spatial_scale,
                                   sampling_ratio, aligned, use_max, argmax):
     n, c_, h, w = input_shape
     t = grad_output.dtype.type
@@ -177,41 +179,15 @@ def _roi_align_backward_reference(grad_output, rois, input_shape, ph_, pw_, spat
 
 
 # ============================================================================ numpy
-def _sample_axes(geo, idx, ph_, pw_, gh, gw, h, w):
-    """Bilinear factors of the samples of RoIs ``idx`` (all with grid gh x gw), per axis.
-
-    Returns y factors (each (k, PH, gh)) and x factors (each (k, PW, gw)).
-    """
-    _, start_h, start_w, bin_h, bin_w = (a[idx] for a in geo[:5])
-    t = start_h.dtype.type
-    pys, pxs = np.arange(ph_).astype(start_h.dtype), np.arange(pw_).astype(start_h.dtype)
-    iys = (np.arange(gh) + 0.5).astype(start_h.dtype)
-    ixs = (np.arange(gw) + 0.5).astype(start_h.dtype)
-    ys = ((start_h[:, None, None] + pys[None, :, None] * bin_h[:, None, None])
-          + iys[None, None, :] * bin_h[:, None, None] / t(gh))
-    xs = ((start_w[:, None, None] + pxs[None, :, None] * bin_w[:, None, None])
-          + ixs[None, None, :] * bin_w[:, None, None] / t(gw))
-    return bilinear_axis(ys, h), bilinear_axis(xs, w)
-
-
-def _grid_groups(geo):
-    """RoI indices grouped by their (grid_h, grid_w); RoIs without samples are left out."""
-    gh, gw = geo[5], geo[6]
-    ok = (gh > 0) & (gw > 0)
-    pairs = np.unique(np.stack([gh[ok], gw[ok]], 1), axis=0) if ok.any() else []
-    for a, b in pairs:
-        yield int(a), int(b), np.nonzero(ok & (gh == a) & (gw == b))[0]
-
-
-def _roi_align_numpy(input, rois, ph_, pw_, spatial_scale, sampling_ratio, aligned, use_max):
+def roi_align_numpy(input, rois, ph_, pw_, spatial_scale, sampling_ratio, aligned, use_max):
     """Vectorised over RoIs, bins and channels; one loop step per sample of the bin."""
     n, c_, h, w = input.shape
     geo = roi_geometry_arrays(rois, input.dtype, spatial_scale, ph_, pw_, sampling_ratio, aligned)
     x = input.transpose(0, 2, 3, 1)  # (N, H, W, C): one gather reads all channels
     out = np.zeros((len(rois), ph_, pw_, c_), input.dtype)
     argmax = np.full(out.shape, -1, np.int32)
-    for gh, gw, idx in _grid_groups(geo):
-        (yl, yh, ly, hy, _), (xl, xh, lx, hx, _) = _sample_axes(geo, idx, ph_, pw_, gh, gw, h, w)
+    for gh, gw, idx in grid_groups(geo):
+        (yl, yh, ly, hy, _), (xl, xh, lx, hx, _) = sample_axes(geo, idx, ph_, pw_, gh, gw, h, w)
         b = geo[0][idx][:, None, None]
         acc = np.zeros((len(idx), ph_, pw_, c_), input.dtype)
         best_i = np.full(acc.shape, -1, np.int32)
@@ -235,7 +211,7 @@ def _roi_align_numpy(input, rois, ph_, pw_, spatial_scale, sampling_ratio, align
             np.ascontiguousarray(argmax.transpose(0, 3, 1, 2)) if use_max else None)
 
 
-def _roi_align_backward_numpy(grad_output, rois, input_shape, ph_, pw_, spatial_scale,
+def roi_align_backward_numpy(grad_output, rois, input_shape, ph_, pw_, spatial_scale,
                               sampling_ratio, aligned, use_max, argmax):
     n, c_, h, w = input_shape
     dtype = grad_output.dtype
@@ -243,8 +219,8 @@ def _roi_align_backward_numpy(grad_output, rois, input_shape, ph_, pw_, spatial_
     grad = np.zeros((n, h, w, c_), dtype)  # channels-last so one scatter moves all channels
     g_all = grad_output.transpose(0, 2, 3, 1)
     am_all = argmax.transpose(0, 2, 3, 1) if use_max else None
-    for gh, gw, idx in _grid_groups(geo):
-        (yl, yh, ly, hy, _), (xl, xh, lx, hx, _) = _sample_axes(geo, idx, ph_, pw_, gh, gw, h, w)
+    for gh, gw, idx in grid_groups(geo):
+        (yl, yh, ly, hy, _), (xl, xh, lx, hx, _) = sample_axes(geo, idx, ph_, pw_, gh, gw, h, w)
         b = geo[0][idx][:, None, None]
         g = g_all[idx]
         count = geo[5][idx] * geo[6][idx]
@@ -370,7 +346,7 @@ def _roi_align_backward_kernel(g, batch, start_h, start_w, bin_h, bin_w, grid_h,
                                 d4[c] += gk[c] * w4 / cnt
 
 
-def _roi_align_numba(input, rois, ph_, pw_, spatial_scale, sampling_ratio, aligned, use_max):
+def roi_align_numba(input, rois, ph_, pw_, spatial_scale, sampling_ratio, aligned, use_max):
     geo = roi_geometry_arrays(rois, input.dtype, spatial_scale, ph_, pw_, sampling_ratio, aligned)
     out = np.empty((len(rois), input.shape[1], ph_, pw_), input.dtype)  # kernel writes all
     argmax = np.empty(out.shape if use_max else (0, 0, 0, 0), np.int32)
@@ -379,7 +355,7 @@ def _roi_align_numba(input, rois, ph_, pw_, spatial_scale, sampling_ratio, align
     return out, (argmax if use_max else None)
 
 
-def _roi_align_backward_numba(grad_output, rois, input_shape, ph_, pw_, spatial_scale,
+def roi_align_backward_numba(grad_output, rois, input_shape, ph_, pw_, spatial_scale,
                               sampling_ratio, aligned, use_max, argmax):
     n, c_, h, w = input_shape
     dtype = grad_output.dtype
@@ -392,3 +368,10 @@ def _roi_align_backward_numba(grad_output, rois, input_shape, ph_, pw_, spatial_
     grad = np.zeros((n, h, w, c_), dtype)
     _roi_align_backward_kernel(g, *geo, use_max, am, grad, channel_block(c_))
     return nhwc_to_nchw(grad)
+
+
+# ============================================================================ the twins
+ROI_ALIGN = {"reference": roi_align_reference, "numpy": roi_align_numpy,
+             "numba": roi_align_numba, CUDA: roi_align_cuda}
+ROI_ALIGN_BACKWARD = {"reference": roi_align_backward_reference, "numpy": roi_align_backward_numpy,
+                      "numba": roi_align_backward_numba, CUDA: roi_align_backward_cuda}

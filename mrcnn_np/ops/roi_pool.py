@@ -21,7 +21,9 @@ Backward: each output gradient is added to the input pixel its argmax names.
 Shapes::
 
     N images, C channels, H x W feature map, K RoIs, PH x PW output bins
-    input (N, C, H, W) float32/float64      rois (K, 5) [batch_index, x1, y1, x2, y2] image px
+    input (N, C, H, W) float16/32/64        rois (K, 5) [batch_index, x1, y1, x2, y2] image px,
+                                             or a list of N per-image (K_i, 4) boxes
+    (float16 is computed in float32 and returned as float16, as torchvision does)
     out   (K, C, PH, PW) input's dtype       argmax (K, C, PH, PW) int32, h * W + w or -1
 """
 
@@ -30,48 +32,54 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._bilinear import (as_pair, c_round, check_input_shape, check_scale, nchw_to_nhwc,
-                        prepare_argmax, prepare_grad, prepare_input, prepare_rois)
-from ._dispatch import resolve_impl
+from ..gpu.roi import roi_pool as roi_pool_cuda
+from ..gpu.roi import roi_pool_backward as roi_pool_backward_cuda
+from .bilinear import (accept_torchvision_forms, as_dtype, as_pair, c_round, check_input_shape,
+                        check_scale, nchw_to_nhwc, prepare_argmax, prepare_grad, prepare_input,
+                        prepare_rois)
+from .dispatch import CUDA, resolve_impl
 
-IMPLS = ("reference", "numpy", "numba", "cupy")
 FLT_MAX = float(np.finfo(np.float32).max)  # the running max starts at -FLT_MAX, as in C
+# Rounded corners are clamped to +-CORNER_MAX cells, far outside any feature map, so that
+# coordinates near the float limits (~3e38, or inf once scaled) give the same bins in every
+# twin -- an out-of-range float -> int conversion is undefined in C and differs in NumPy.
+CORNER_MAX = 2**29
 
 
 # ============================================================================ public API
 def roi_pool(input, rois, output_size, spatial_scale=1.0, *, return_argmax=False, impl=None):
     """RoIPool forward. Returns out (K, C, PH, PW), or (out, argmax) when return_argmax.
 
-    input: (N, C, H, W) float32/float64. rois: (K, 5) [batch_index, x1, y1, x2, y2] image
-    pixels (cast to input's dtype). output_size: int or (PH, PW). spatial_scale: 1/stride.
+    input: (N, C, H, W) float16/32/64. rois: (K, 5) [batch_index, x1, y1, x2, y2] image
+    pixels (cast to input's dtype), or a list of per-image (K_i, 4) boxes. output_size: int or (PH, PW). spatial_scale: 1/stride.
     argmax: int32 (K, C, PH, PW) flat index h * W + w of the max in the input plane, -1 if empty.
     """
-    impl = resolve_impl(impl, input, rois, available=IMPLS)
-    if impl == "cupy":
-        from ..gpu import roi as gpu_roi  # noqa: PLC0415  (optional dependency)
-        return gpu_roi.roi_pool(input, rois, output_size, spatial_scale,
-                                return_argmax=return_argmax)
-    input = prepare_input(input)
-    ph, pw = as_pair(output_size)
-    scale = check_scale(spatial_scale)
-    rois = prepare_rois(rois, input.dtype, input.shape[0])
-    fwd = {"reference": _roi_pool_reference, "numpy": _roi_pool_numpy,
-           "numba": _roi_pool_numba}[impl]
-    out, argmax = fwd(input, rois, ph, pw, scale)
+    input, rois, out_dtype = accept_torchvision_forms(input, rois)
+    impl = resolve_impl(impl, input, rois, available=ROI_POOL)
+    if impl == CUDA:  # the CUDA twin checks its arguments itself (CuPy arrays stay on the GPU)
+        out, argmax = roi_pool_cuda(input, rois, output_size, spatial_scale, return_argmax=True)
+    else:
+        input = prepare_input(input)
+        ph, pw = as_pair(output_size)
+        scale = check_scale(spatial_scale)
+        rois = prepare_rois(rois, input.dtype, input.shape[0])
+        out, argmax = ROI_POOL[impl](input, rois, ph, pw, scale)
+    out = as_dtype(out, out_dtype)
     return (out, argmax) if return_argmax else out
 
 
-def roi_pool_backward(grad_output, rois, argmax, input_shape, output_size, spatial_scale=1.0,
-                      impl=None):
+def roi_pool_backward(grad_output, rois, input_shape, output_size, spatial_scale=1.0, *,
+                      argmax=None, impl=None):
     """dL/dinput (N, C, H, W): grad_output[k, c, ph, pw] is added at argmax[k, c, ph, pw].
 
+    argmax: the forward's (``return_argmax=True``), a keyword as in every RoI backward.
     Only the batch index of ``rois`` is read (spatial_scale is accepted for symmetry).
     """
-    impl = resolve_impl(impl, grad_output, rois, argmax, available=IMPLS)
-    if impl == "cupy":
-        from ..gpu import roi as gpu_roi  # noqa: PLC0415
-        return gpu_roi.roi_pool_backward(grad_output, rois, argmax, input_shape, output_size,
-                                         spatial_scale)
+    grad_output, rois, out_dtype = accept_torchvision_forms(grad_output, rois)
+    impl = resolve_impl(impl, grad_output, rois, argmax, available=ROI_POOL_BACKWARD)
+    if impl == CUDA:
+        return as_dtype(roi_pool_backward_cuda(grad_output, rois, input_shape, output_size,
+                                               spatial_scale, argmax=argmax), out_dtype)
     n, c, h, w = check_input_shape(input_shape)
     ph, pw = as_pair(output_size)
     check_scale(spatial_scale)
@@ -80,16 +88,16 @@ def roi_pool_backward(grad_output, rois, argmax, input_shape, output_size, spati
     rois = prepare_rois(rois, dtype, n)
     grad_output = prepare_grad(grad_output, dtype, (len(rois), c, ph, pw))
     argmax = prepare_argmax(argmax, grad_output.shape, 0, h * w, "roi_pool backward")
-    bwd = {"reference": _roi_pool_backward_reference, "numpy": _roi_pool_backward_numpy,
-           "numba": _roi_pool_backward_numba}[impl]
-    return bwd(grad_output, rois, argmax, (n, c, h, w))
+    grad = ROI_POOL_BACKWARD[impl](grad_output, rois, argmax, (n, c, h, w))
+    return as_dtype(grad, out_dtype)
 
 
 # ============================================================================ geometry
 def quantized_roi(roi, t, spatial_scale):
-    """Quantisation 1: (start_w, start_h, end_w, end_h) as integer feature cells (C round)."""
+    """Quantisation 1: (start_w, start_h, end_w, end_h) as integer feature cells (C round,
+    clamped to +-CORNER_MAX)."""
     s = t(spatial_scale)
-    return tuple(int(c_round(roi[i] * s)) for i in (1, 2, 3, 4))
+    return tuple(int(np.clip(c_round(roi[i] * s), -CORNER_MAX, CORNER_MAX)) for i in (1, 2, 3, 4))
 
 
 def roi_pool_bins(rois, dtype, spatial_scale, ph_, pw_, h, w):
@@ -99,7 +107,9 @@ def roi_pool_bins(rois, dtype, spatial_scale, ph_, pw_, h, w):
     """
     t = np.dtype(dtype).type
     s = t(spatial_scale)
-    sw, sh, ew, eh = (c_round(rois[:, i] * s).astype(np.int64) for i in (1, 2, 3, 4))
+    with np.errstate(over="ignore", invalid="ignore"):  # corners near the float limit
+        sw, sh, ew, eh = (np.clip(c_round(rois[:, i] * s), -CORNER_MAX, CORNER_MAX).astype(np.int64)
+                          for i in (1, 2, 3, 4))
     roi_w = np.maximum(ew - sw + 1, 1)  # inclusive integer corners, at least one cell
     roi_h = np.maximum(eh - sh + 1, 1)
     bin_h = roi_h.astype(dtype) / t(ph_)
@@ -114,7 +124,7 @@ def roi_pool_bins(rois, dtype, spatial_scale, ph_, pw_, h, w):
 
 
 # ============================================================================ reference
-def _roi_pool_reference(input, rois, ph_, pw_, spatial_scale):
+def roi_pool_reference(input, rois, ph_, pw_, spatial_scale):
     """The specification: every bin of every RoI and channel, pixel by pixel."""
     n, c_, h, w = input.shape
     t = input.dtype.type
@@ -142,7 +152,7 @@ def _roi_pool_reference(input, rois, ph_, pw_, spatial_scale):
     return out, argmax
 
 
-def _roi_pool_backward_reference(grad_output, rois, argmax, input_shape):
+def roi_pool_backward_reference(grad_output, rois, argmax, input_shape):
     n, c_, h, w = input_shape
     grad_input = np.zeros(input_shape, grad_output.dtype)
     k_, _, ph_, pw_ = grad_output.shape
@@ -158,7 +168,7 @@ def _roi_pool_backward_reference(grad_output, rois, argmax, input_shape):
 
 
 # ============================================================================ numpy
-def _roi_pool_numpy(input, rois, ph_, pw_, spatial_scale):
+def roi_pool_numpy(input, rois, ph_, pw_, spatial_scale):
     """Vectorised over RoIs, bins and channels; loops over the pixel offsets inside a bin."""
     n, c_, h, w = input.shape
     k_ = len(rois)
@@ -187,7 +197,7 @@ def _roi_pool_numpy(input, rois, ph_, pw_, spatial_scale):
             np.ascontiguousarray(arg.transpose(0, 3, 1, 2)).astype(np.int32))
 
 
-def _roi_pool_backward_numpy(grad_output, rois, argmax, input_shape):
+def roi_pool_backward_numpy(grad_output, rois, argmax, input_shape):
     n, c_, h, w = input_shape
     grad = np.zeros((n, c_, h * w), grad_output.dtype)
     b = rois[:, 0].astype(np.int64)[:, None, None, None]
@@ -242,7 +252,7 @@ def _roi_pool_backward_kernel(g, batch, argmax, grad):
                         grad[b, c, a // w, a % w] += g[k, c, ph, pw]
 
 
-def _roi_pool_numba(input, rois, ph_, pw_, spatial_scale):
+def roi_pool_numba(input, rois, ph_, pw_, spatial_scale):
     n, c_, h, w = input.shape
     out = np.empty((len(rois), c_, ph_, pw_), input.dtype)
     argmax = np.empty(out.shape, np.int32)
@@ -253,8 +263,15 @@ def _roi_pool_numba(input, rois, ph_, pw_, spatial_scale):
     return out, argmax
 
 
-def _roi_pool_backward_numba(grad_output, rois, argmax, input_shape):
+def roi_pool_backward_numba(grad_output, rois, argmax, input_shape):
     grad = np.zeros(input_shape, grad_output.dtype)
     if grad_output.size:
         _roi_pool_backward_kernel(grad_output, rois[:, 0].astype(np.int64), argmax, grad)
     return grad
+
+
+# ============================================================================ the twins
+ROI_POOL = {"reference": roi_pool_reference, "numpy": roi_pool_numpy, "numba": roi_pool_numba,
+            CUDA: roi_pool_cuda}
+ROI_POOL_BACKWARD = {"reference": roi_pool_backward_reference, "numpy": roi_pool_backward_numpy,
+                     "numba": roi_pool_backward_numba, CUDA: roi_pool_backward_cuda}

@@ -31,7 +31,9 @@ quantised box.
 Shapes::
 
     N images, C channels, H x W feature map, K RoIs, PH x PW output bins
-    input (N, C, H, W) float32/float64      rois (K, 5) [batch_index, x1, y1, x2, y2] image px
+    input (N, C, H, W) float16/32/64        rois (K, 5) [batch_index, x1, y1, x2, y2] image px,
+                                             or a list of N per-image (K_i, 4) boxes
+    (float16 is computed in float32 and returned as float16, as torchvision does)
     out   (K, C, PH, PW) input's dtype       argmax (K, C, PH, PW) int32, iy * grid_w + ix
 """
 
@@ -39,8 +41,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import _array_module, check_rois
-from ._bilinear import check_scale
+from .._checks import check_rois
+from ..gpu.launch import array_module
+from .bilinear import accept_torchvision_forms, as_dtype, check_scale
 from .roi_align import roi_align, roi_align_backward
 
 
@@ -51,14 +54,14 @@ def quantize_rois(rois, spatial_scale, dtype=None):
     ``dtype`` (default: the rois' own float dtype), as RoIPool computes it.
     """
     rois = check_rois(rois)
-    xp = _array_module(rois)
+    xp = array_module(rois)
     dtype = rois.dtype if dtype is None else np.dtype(dtype)
     rois = rois.astype(dtype)
     t = np.dtype(dtype).type
     v = rois[:, 1:] * t(check_scale(spatial_scale))
     a = xp.abs(v)
     f = xp.floor(a)
-    q = xp.copysign(f + (a - f >= 0.5), v).astype(dtype)  # C round; see _bilinear.c_round
+    q = xp.copysign(f + (a - f >= 0.5), v).astype(dtype)  # C round; see bilinear.c_round
     return xp.concatenate([rois[:, :1], q], axis=1)
 
 
@@ -70,16 +73,20 @@ def roi_warp(input, rois, output_size, spatial_scale=1.0, sampling_ratio=2, *,
     the default aggregation is "max", the paper's first RoIWarp row. impl picks the RoIAlign
     implementation that runs on the quantised RoIs ("reference" is the loop specification).
     """
+    input, rois, out_dtype = accept_torchvision_forms(input, rois)
     q = quantize_rois(rois, spatial_scale, getattr(input, "dtype", None) if
                       getattr(input, "dtype", np.dtype("O")).kind == "f" else None)
-    return roi_align(input, q, output_size, 1.0, sampling_ratio, False,
-                     aggregation=aggregation, return_argmax=return_argmax, impl=impl)
+    res = roi_align(input, q, output_size, 1.0, sampling_ratio, False,
+                    aggregation=aggregation, return_argmax=return_argmax, impl=impl)
+    return (as_dtype(res[0], out_dtype), res[1]) if return_argmax else as_dtype(res, out_dtype)
 
 
 def roi_warp_backward(grad_output, rois, input_shape, output_size, spatial_scale=1.0,
                       sampling_ratio=2, *, aggregation="max", argmax=None, impl=None):
     """dL/dinput (N, C, H, W): RoIAlign's backward on the quantised RoIs."""
+    grad_output, rois, out_dtype = accept_torchvision_forms(grad_output, rois)
     dtype = getattr(grad_output, "dtype", None)
     q = quantize_rois(rois, spatial_scale, dtype if dtype is not None and dtype.kind == "f" else None)
-    return roi_align_backward(grad_output, q, input_shape, output_size, 1.0, sampling_ratio,
-                              False, aggregation=aggregation, argmax=argmax, impl=impl)
+    return as_dtype(roi_align_backward(grad_output, q, input_shape, output_size, 1.0,
+                                       sampling_ratio, False, aggregation=aggregation,
+                                       argmax=argmax, impl=impl), out_dtype)

@@ -38,7 +38,7 @@ def draw_roi_op(op, roi, feature_shape=(8, 10), output_size=2, spatial_scale=1.0
         lines from each sample to the 4 grid values it blends.
     The exact RoI is always drawn dashed black for reference. Returns the Axes.
     """
-    from ..ops._bilinear import as_pair, bilinear_interpolate_gradient, c_round  # noqa: PLC0415
+    from ..ops.bilinear import as_pair, bilinear_interpolate_gradient, c_round  # noqa: PLC0415
     from ..ops.roi_align import roi_geometry, sample_coordinate  # noqa: PLC0415
     from ..ops.roi_pool import roi_pool_bins  # noqa: PLC0415
 

@@ -112,3 +112,25 @@ def test_live_against_multiscale_roi_align(rng):
     scales = infer_scales([f.shape for f in feats], image_shapes)
     ours, _, _ = multiscale_roi_pool(feats, rois[order], 7, scales)
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("roi_op", ["roialign", "roiwarp", "roipool"])
+def test_pool_rois_is_the_one_tape_wrapper(rng, roi_op):
+    """pool_rois (the heads import it from here) records multiscale_roi_pool on the tape;
+    its backward gives each level exactly pooler_backward's gradient."""
+    from mrcnn_np.autodiff.tensor import Tensor
+    from mrcnn_np.detection import roi_heads
+    from mrcnn_np.detection.pooler import pool_rois
+    assert roi_heads.pool_rois is pool_rois
+    feats, scales = _pyramid(rng)
+    rois = _rois(rng, 12)
+    leaves = [Tensor(f, requires_grad=True) for f in feats]
+    out = pool_rois(leaves, rois, 3, scales, roi_op=roi_op)
+    pooled, levels, argmax = multiscale_roi_pool(feats, rois, 3, scales, roi_op=roi_op)
+    np.testing.assert_array_equal(out.data, pooled)
+    g = rng.standard_normal(pooled.shape)
+    out.backward(g)
+    want = pooler_backward(g, rois, levels, [f.shape for f in feats], scales, 3, roi_op=roi_op,
+                           argmax=argmax)
+    for leaf, w in zip(leaves, want):
+        np.testing.assert_array_equal(leaf.grad, w)

@@ -105,18 +105,34 @@ def test_conv_bad_input_is_rejected(rng):
 
 
 def test_autodiff_impl_cupy_runs_these_kernels(rng):
-    """Once mrcnn_np.autodiff.im2col registers the kernels for impl="cupy", NumPy input
+    """mrcnn_np.autodiff.im2col's tables name these kernels for impl="cupy"; NumPy input
     runs them through the shim: the wiring is checked without a GPU."""
     im2col, col2im = twin(TWIN, "im2col", "col2im")
     import importlib
 
     from mrcnn_np.gpu import conv as gpu_conv
     mod = importlib.import_module(TWIN)
-    if (mod._cupy_im2col(mod._IM2COL, "im2col") is not gpu_conv.im2col_impl
-            or mod._cupy_im2col(mod._COL2IM, "col2im") is not gpu_conv.col2im_impl):
-        pytest.skip("impl='cupy' is not wired to mrcnn_np.gpu in mrcnn_np.autodiff.im2col yet")
+    assert mod.IM2COL["cupy"] is gpu_conv.im2col_cuda
+    assert mod.COL2IM["cupy"] is gpu_conv.col2im_cuda
     x = rng.standard_normal((2, 3, 7, 6))
     cols = im2col(x, 3, 2, 1, 1, impl="cupy")
     np.testing.assert_array_equal(cols, im2col(x, 3, 2, 1, 1, impl="numpy"))
     np.testing.assert_allclose(col2im(cols, x.shape, 3, 2, 1, 1, impl="cupy"),
                                col2im(cols, x.shape, 3, 2, 1, 1, impl="numpy"), atol=1e-12)
+
+
+@pytest.mark.parametrize("args", [(3, 1, 0, 1), ((3, 2), (2, 1), (1, 0), (1, 2)), (5, 1, 0, 1),
+                                  (3, 0, 0, 1), (3, 1, -1, 1), ((1, 2, 3), 1, 0, 1)])
+def test_gpu_conv_geometry_equals_cpu_rules(args):
+    """gpu.conv.conv_geometry restates autodiff.im2col.conv_params (the GPU layer imports
+    nothing from autodiff): the same answers, and the same errors."""
+    from mrcnn_np.autodiff.im2col import conv_params
+    from mrcnn_np.gpu.conv import conv_geometry
+    shape = (1, 2, 4, 5)
+    try:
+        want = conv_params(shape, *args)
+    except ValueError as e:
+        with pytest.raises(ValueError, match=str(e).split(",")[0][:20]):
+            conv_geometry(shape, *args)
+    else:
+        assert conv_geometry(shape, *args) == (*want, 0, want[4])  # + the band of rows

@@ -56,8 +56,8 @@ def test_roi_pool_cupy_equals_numba(cp, rng, dtype):
     np.testing.assert_array_equal(cp.asnumpy(got), want)
     np.testing.assert_array_equal(cp.asnumpy(am), want_am)
     g = rng.standard_normal(want.shape).astype(dtype)
-    want = bwd(g, rois, want_am, x.shape, 7, 0.5, impl="numba")
-    got = gpu.roi_pool_backward(cp.asarray(g), cp.asarray(rois), am, x.shape, 7, 0.5)
+    want = bwd(g, rois, x.shape, 7, 0.5, argmax=want_am, impl="numba")
+    got = gpu.roi_pool_backward(cp.asarray(g), cp.asarray(rois), x.shape, 7, 0.5, argmax=am)
     np.testing.assert_allclose(cp.asnumpy(got), want, rtol=1e-5, atol=1e-6)
 
 

@@ -78,14 +78,14 @@ def test_bad_input_is_rejected():
                                A25.shape, 2, aggregation="max")
     with pytest.raises(ValueError, match="argmax values"):
         gpu.roi_pool_backward(np.ones((1, 1, 1, 1), np.float32), _rois([0, 0, 2, 2]),
-                              np.full((1, 1, 1, 1), 25, np.int32), A25.shape, 1)
+                              A25.shape, 1, argmax=np.full((1, 1, 1, 1), 25, np.int32))
 
 
 def test_empty_rois_give_empty_outputs():
     out = gpu.roi_align(A25, np.zeros((0, 5), np.float32), 3)
     assert out.shape == (0, 1, 3, 3)
     g = gpu.roi_pool_backward(np.zeros((0, 1, 2, 2), np.float32), np.zeros((0, 5), np.float32),
-                              np.zeros((0, 1, 2, 2), np.int32), A25.shape, 2)
+                              A25.shape, 2, argmax=np.zeros((0, 1, 2, 2), np.int32))
     assert g.shape == A25.shape and not g.any()
 
 
@@ -158,8 +158,8 @@ def test_roi_pool_equals_numpy_twin(p, impl):
     np.testing.assert_array_equal(got, want)                # max: exact
     np.testing.assert_array_equal(am, want_am)
     g = rng.standard_normal(got.shape).astype(x.dtype)
-    want = bwd(g, rois, want_am, x.shape, out_size, scale, impl=impl)
-    got = gpu.roi_pool_backward(g, rois, am, x.shape, out_size, scale)
+    want = bwd(g, rois, x.shape, out_size, scale, argmax=want_am, impl=impl)
+    got = gpu.roi_pool_backward(g, rois, x.shape, out_size, scale, argmax=am)
     np.testing.assert_allclose(got, want, **_tol(x.dtype))
 
 
@@ -185,7 +185,7 @@ def test_kernels_equal_torchvision(p, sampling_ratio, aligned):
     ref.backward(torch.from_numpy(g))
     out, am = gpu.roi_pool(x, rois, out_size, scale, return_argmax=True)
     np.testing.assert_array_equal(out, ref.detach().numpy())
-    np.testing.assert_allclose(gpu.roi_pool_backward(g, rois, am, x.shape, out_size, scale),
+    np.testing.assert_allclose(gpu.roi_pool_backward(g, rois, x.shape, out_size, scale, argmax=am),
                                xt.grad.numpy(), **_tol(x.dtype))
 
 
@@ -206,5 +206,5 @@ def test_ops_impl_cupy_runs_these_kernels(rng):
     want, want_am = pool(x, rois, 3, return_argmax=True, impl="numpy")
     np.testing.assert_array_equal(out, want)
     np.testing.assert_array_equal(am, want_am)
-    np.testing.assert_allclose(pool_bwd(g, rois, am, x.shape, 3, impl="cupy"),
-                               pool_bwd(g, rois, want_am, x.shape, 3, impl="numpy"), atol=1e-12)
+    np.testing.assert_allclose(pool_bwd(g, rois, x.shape, 3, argmax=am, impl="cupy"),
+                               pool_bwd(g, rois, x.shape, 3, argmax=want_am, impl="numpy"), atol=1e-12)

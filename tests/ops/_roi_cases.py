@@ -1,9 +1,19 @@
 """Shared strategies and helpers for the RoI op tests (RoIAlign, RoIPool, RoIWarp)."""
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
-IMPLS_FAST = ("numpy", "numba")
+from mrcnn_np.gpu import shim
+
+# The CUDA twin (impl="cupy") runs the kernels of kernels/*.cu through the host shim on the
+# CPU, so it joins every equality test -- when a C++ compiler can build the shim.
+HAS_COMPILER = shim.compiler() is not None
+CUDA = pytest.param("cupy", marks=pytest.mark.skipif(
+    not HAS_COMPILER, reason="no C++ compiler (g++ or $CXX): the host shim cannot build the kernels"))
+ALL = ("reference", "numpy", "numba", CUDA)          # for @pytest.mark.parametrize
+IMPLS_FAST = ("numpy", "numba") + (("cupy",) if HAS_COMPILER else ())  # twins looped over
+ALL_RUNNABLE = ("reference",) + IMPLS_FAST
 
 
 @st.composite

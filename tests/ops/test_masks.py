@@ -8,10 +8,12 @@ import pytest
 from mrcnn_np.ops import paste_masks_in_image, project_masks_on_boxes
 from mrcnn_np.ops.masks import resize_bilinear
 
+from ._roi_cases import ALL
+
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "roi.npz"
 
 
-@pytest.mark.parametrize("impl", ["reference", "numpy", "numba"])
+@pytest.mark.parametrize("impl", ALL)
 def test_project_reference_example(impl):
     """docs/REFERENCE.md section 11: the legacy half-pixel shift shows at the last row/column."""
     gt = np.zeros((1, 10, 10), np.uint8)

@@ -10,8 +10,10 @@ from hypothesis.extra.numpy import arrays
 
 from mrcnn_np.ops import batched_nms, box_iou, nms
 
+from ._roi_cases import CUDA, IMPLS_FAST
+
 FIX = np.load(Path(__file__).parents[1] / "fixtures" / "geometry.npz", allow_pickle=False)
-IMPLS = ["reference", "numpy", "numba"]
+IMPLS = ["reference", "numpy", "numba", CUDA]
 FOUR = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [2, 0, 12, 10], [50, 50, 60, 60]], np.float32)
 
 
@@ -82,7 +84,7 @@ def box_sets(draw, max_n=40):
 def test_nms_properties_all_impls(data, thr):
     boxes, scores = data
     ref = nms(boxes, scores, thr, impl="reference")
-    for impl in ("numpy", "numba"):
+    for impl in IMPLS_FAST:
         np.testing.assert_array_equal(nms(boxes, scores, thr, impl=impl), ref)
     # no kept pair overlaps by more than the threshold
     iou = box_iou(boxes[ref], boxes[ref])
@@ -112,7 +114,8 @@ def test_batched_nms_offset_equals_loop(data, thr, ncls):
 
 # the pure-Python reference is O(N^2) Python, so it is checked at N = 300 only
 @pytest.mark.parametrize("impl, n", [("reference", 300), ("numpy", 300), ("numba", 300),
-                                     ("numpy", 1500), ("numba", 1500)])
+                                     ("numpy", 1500), ("numba", 1500),
+                                     pytest.param(*CUDA.values, 1500, marks=CUDA.marks)])
 @pytest.mark.parametrize("thr", [0.5, 0.7])
 def test_nms_golden(impl, n, thr):
     boxes, scores, idxs = FIX[f"nms{n}_boxes"], FIX[f"nms{n}_scores"], FIX[f"nms{n}_idxs"]

@@ -7,9 +7,8 @@ from hypothesis import strategies as st
 
 from mrcnn_np.ops import quantize_rois, roi_align, roi_warp, roi_warp_backward
 
-from ._roi_cases import IMPLS_FAST, adaptive_grid_ok, numerical_grad, roi_problem
+from ._roi_cases import ALL, IMPLS_FAST, adaptive_grid_ok, numerical_grad, roi_problem
 
-ALL = ("reference", "numpy", "numba")
 ARANGE = np.arange(25, dtype=np.float32).reshape(1, 1, 5, 5)
 
 

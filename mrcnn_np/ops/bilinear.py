@@ -24,9 +24,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._checks import check_features, check_rois
+from .._checks import check_boxes, check_features, check_rois
+from ..gpu.launch import array_module
 
 AGGREGATIONS = ("avg", "max")
+HALF = np.dtype(np.float16)  # computed in float32, returned as float16 (torchvision's autocast)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -77,6 +79,43 @@ def prepare_rois(rois, dtype, n_images: int) -> np.ndarray:
         if ((b < 0) | (b >= n_images) | (b != np.floor(b))).any():
             raise ValueError(f"rois[:, 0] must hold integer batch indices in [0, {n_images})")
     return rois
+
+
+def boxes_list_to_rois(boxes):
+    """(K, 5) rois [image index, x1, y1, x2, y2] from a list of per-image (K_i, 4) boxes.
+
+    torchvision's second form of ``rois``: ``boxes[i]`` holds the boxes of image i, so the
+    rows of the result (and of the op's output) follow the list order. An empty list or
+    empty per-image arrays give (0, 5). The dtype is the boxes' common float dtype.
+    """
+    boxes = [check_boxes(b, f"rois[{i}]") for i, b in enumerate(boxes)]
+    if not boxes:
+        return np.zeros((0, 5), np.float32)
+    xp = array_module(*boxes)
+    dtype = np.result_type(*[b.dtype for b in boxes])
+    index = [xp.full((len(b), 1), i, dtype) for i, b in enumerate(boxes)]
+    return xp.concatenate([xp.concatenate([i, b.astype(dtype)], axis=1)
+                           for i, b in zip(index, boxes)], axis=0)
+
+
+def accept_torchvision_forms(input, rois, input_name="input"):
+    """(input, rois, out_dtype): the RoI ops' two extra input forms, as torchvision has them.
+
+    * ``rois`` as a list/tuple of per-image (K_i, 4) boxes -> (K, 5) rois;
+    * float16 ``input`` -> computed in float32; out_dtype is float16, the dtype the caller
+      returns (None when the input's own dtype is kept).
+    """
+    if isinstance(rois, (list, tuple)):
+        rois = boxes_list_to_rois(rois)
+    out_dtype = None
+    if getattr(input, "dtype", None) == HALF:
+        input, out_dtype = input.astype(np.float32), HALF
+    return input, rois, out_dtype
+
+
+def as_dtype(x, dtype):
+    """x cast to dtype (None: unchanged) -- returns float16 results of float32 computations."""
+    return x if dtype is None else x.astype(dtype)
 
 
 def prepare_input(input) -> np.ndarray:
