@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 
 from mrcnn_np.detection.config import MaskRCNNConfig, preset, with_fields
-from mrcnn_np.studies.report import fmt_delta, fmt_num, fmt_pm, heading, note_section, reproduce_section
+from mrcnn_np.studies.report import fmt_delta, fmt_num, fmt_pm, note_section, opening, reproduce_section
 from mrcnn_np.studies.runner import Study
 
 # The training recipe of every table (TrainConfig fields, plus the data set sizes and the
@@ -126,17 +126,11 @@ def format_markdown(report: dict) -> str:
     """The whole ``ablation_<table>.md``: the table, why this data set, the setting, how to reproduce, per run."""
     from mrcnn_np.datasets.shapes import format_statistics  # noqa: PLC0415
 
-    r = report
-    d = r["data"]
-    lines = [
-        heading("Ablation", r),
-        "",
-        "Teaching-scale Mask R-CNN (`teaching` preset) on the synthetic shapes set; ours: COCO AP x 100 on the "
-        f"validation images, mean ± sample std over {len(r['seeds'])} seed(s). Paper: {r['paper_setting']}. "
-        "Compare differences within the table (Δ: against the first row of the same group), not absolute values.",
-        "",
-        results_table(r),
-        "",
+    r, d = report, report["data"]
+    intro = ("Teaching-scale Mask R-CNN (`teaching` preset) on the synthetic shapes set; ours: COCO AP x 100 on the "
+             f"validation images, mean ± sample std over {len(r['seeds'])} seed(s). Paper: {r['paper_setting']}. "
+             "Compare differences within the table (Δ: against the first row of the same group), not absolute values.")
+    lines = opening("Ablation", r, intro, results_table(r)) + [
         "## Why this data set",
         "",
         r["design"],

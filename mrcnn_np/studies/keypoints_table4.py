@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mrcnn_np.studies.report import fmt_num, fmt_pm, heading, reproduce_section
+from mrcnn_np.studies.report import fmt_num, fmt_pm, opening, reproduce_section
 from mrcnn_np.studies.runner import Study, Variant
 
 # The recipe (TrainConfig fields plus data sizes). Budget: each training at most ~12 minutes
@@ -150,20 +150,14 @@ def format_markdown(report: dict) -> str:
     """The whole ``keypoints_table4.md``."""
     from mrcnn_np.datasets.keypoints import format_keypoint_statistics  # noqa: PLC0415
 
-    r = report
-    d = r["data"]
-    lines = [
-        heading("Keypoints", r),
-        "",
-        f"`{r['preset']}` preset (a small GroupNorm ResNet-FPN, trained from scratch) on the synthetic stick "
-        "figures (13 keypoints, COCO visibility flags); ours: COCO AP x 100 on all validation images "
-        f"(AP_kp with OKS, per-keypoint sigmas from `engine/evaluate_keypoints.py`), mean ± sample std over "
-        f"{len(r['seeds'])} seed(s). Paper: {r['paper_setting']}. The data, the model and the training length "
-        "differ from the paper's by orders of magnitude: compare the difference between the two rows, not "
-        "absolute values (and with one seed, a point or two is within seed-to-seed noise).",
-        "",
-        results_table(r),
-        "",
+    r, d = report, report["data"]
+    intro = (f"`{r['preset']}` preset (a small GroupNorm ResNet-FPN, trained from scratch) on the synthetic stick "
+             "figures (13 keypoints, COCO visibility flags); ours: COCO AP x 100 on all validation images "
+             f"(AP_kp with OKS, per-keypoint sigmas from `engine/evaluate_keypoints.py`), mean ± sample std over "
+             f"{len(r['seeds'])} seed(s). Paper: {r['paper_setting']}. The data, the model and the training length "
+             "differ from the paper's by orders of magnitude: compare the difference between the two rows, not "
+             "absolute values (and with one seed, a point or two is within seed-to-seed noise).")
+    lines = opening("Keypoints", r, intro, results_table(r)) + [
         f"![predictions]({Path(r['files'][2]).name})",
         "",
         "## Setting",

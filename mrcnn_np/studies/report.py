@@ -80,6 +80,11 @@ def heading(kind: str, report: dict) -> str:
             + (" (quick smoke run, not a result)" if report["quick"] else ""))
 
 
+def opening(kind: str, report: dict, intro: str, table: str) -> list:
+    """The markdown's opening lines: the heading, a paragraph saying what the numbers are, the table."""
+    return [heading(kind, report), "", intro, "", table, ""]
+
+
 def reproduce_section(report: dict, times: str) -> list:
     """The markdown lines of "## Reproduce": the command, seeds, commit, and the wall time (``times``: its details)."""
     r = report

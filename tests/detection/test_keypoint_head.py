@@ -9,6 +9,7 @@ import pathlib
 import numpy as np
 import pytest
 
+from mrcnn_np.engine.data import to_model_image
 from mrcnn_np.autodiff import F, Tensor, gradcheck, no_grad
 from mrcnn_np.autodiff.upsample import bilinear_matrix, upsample_bilinear_forward
 from mrcnn_np.detection.config import preset, with_fields
@@ -289,7 +290,7 @@ def _kp_batch(seeds, size=96):
     imgs, tgts = [], []
     for s in seeds:
         sc = random_keypoint_scene(s, size)
-        imgs.append(sc["image"].transpose(2, 0, 1).astype(np.float32) / 255)
+        imgs.append(to_model_image(sc["image"]))
         tgts.append({k: sc[k] for k in ("boxes", "labels", "masks", "keypoints")})
     return imgs, tgts
 

@@ -8,25 +8,18 @@ import dataclasses
 import numpy as np
 import pytest
 
+from mrcnn_np.engine.data import to_model_image
 from mrcnn_np.autodiff import no_grad
 from mrcnn_np.datasets.shapes import random_scene
 from mrcnn_np.detection.config import preset, with_fields
 from mrcnn_np.detection.convert import convert_state_dict, load_model, save_weights, torchvision_config
 from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, total_loss
 from mrcnn_np.detection.roi_heads import boxes_to_rois
+from tests.model_checks import assert_loss_trains_every_parameter, scene_batch
 
 TINY = with_fields(preset("teaching"), num_classes=6, **{"rpn.pre_nms_top_n_train": 200,
                                                        "rpn.post_nms_top_n_train": 100,
                                                        "roi_heads.batch_size_per_image": 32})
-
-
-def _batch(seeds, size=64):
-    imgs, tgts = [], []
-    for s in seeds:
-        sc = random_scene(s, size)
-        imgs.append(sc["image"].transpose(2, 0, 1).astype(np.float32) / 255)
-        tgts.append({"boxes": sc["boxes"], "labels": sc["labels"], "masks": sc["masks"]})
-    return imgs, tgts
 
 
 @pytest.mark.parametrize("variant", [
@@ -36,20 +29,15 @@ def _batch(seeds, size=64):
 def test_training_losses_and_gradients(variant):
     cfg = with_fields(TINY, **variant)
     model = MaskRCNN(cfg, seed=0)
-    imgs, tgts = _batch([0, 1])
+    imgs, tgts = scene_batch([0, 1])
     out = model(imgs, tgts)
     assert set(LOSS_NAMES) <= set(out)
-    loss = total_loss(out)
-    assert np.isfinite(loss.data)
-    loss.backward()
-    grads = [p.grad for _, p in model.named_parameters()]
-    assert all(g is not None and np.isfinite(g).all() for g in grads)
-    assert sum(float(np.abs(g).sum()) > 0 for g in grads) > 0.9 * len(grads)
+    assert_loss_trains_every_parameter(model, out)
 
 
 def test_inference_outputs_original_pixels():
     model = MaskRCNN(with_fields(TINY, **{"roi_heads.score_thresh": 0.0}), seed=0)
-    imgs, _ = _batch([2, 3], size=80)
+    imgs, _ = scene_batch([2, 3], size=80)
     dets = model.predict(imgs)
     for d in dets:
         assert d["masks"].shape[1:] == (80, 80)
@@ -60,7 +48,7 @@ def test_inference_outputs_original_pixels():
 
 def test_intermediates_for_the_notebooks():
     model = MaskRCNN(TINY, seed=0)
-    imgs, tgts = _batch([4])
+    imgs, tgts = scene_batch([4])
     out, inter = model(imgs, tgts, return_intermediates=True)
     for key in ("anchors", "proposals", "sampled_rois", "mask_targets", "features", "anchor_labels",
                 "mask_logits", "roi_matched_idxs"):
@@ -72,7 +60,7 @@ def test_intermediates_for_the_notebooks():
 
 def test_bad_targets_are_named():
     model = MaskRCNN(TINY)
-    imgs, tgts = _batch([0])
+    imgs, tgts = scene_batch([0])
     with pytest.raises(ValueError, match="targets are required"):
         model(imgs)
     bad = [dict(tgts[0], boxes=np.array([[5, 5, 5, 9]], np.float32), labels=np.array([1]),
@@ -85,7 +73,7 @@ def test_bad_targets_are_named():
 
 def test_image_without_objects_trains():
     model = MaskRCNN(TINY, seed=0)
-    imgs, tgts = _batch([0, 1])
+    imgs, tgts = scene_batch([0, 1])
     tgts[1] = {"boxes": np.zeros((0, 4), np.float32), "labels": np.zeros(0, np.int64),
                "masks": np.zeros((0, 64, 64), np.uint8)}
     out = model(imgs, tgts)
@@ -135,7 +123,7 @@ def test_equals_torchvision_maskrcnn_resnet50_fpn():
     assert not missing and not unexpected
     ours.eval()
     sc = random_scene(7, 150)
-    img = sc["image"].transpose(2, 0, 1).astype(np.float32) / 255
+    img = to_model_image(sc["image"])
 
     with torch.no_grad():
         il, _ = tv.transform([torch.from_numpy(img)])

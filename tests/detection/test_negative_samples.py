@@ -11,6 +11,7 @@ mask loss and the keypoint loss are exactly 0. A model without the mask branch
 import numpy as np
 import pytest
 
+from mrcnn_np.engine.data import to_model_image
 from mrcnn_np.autodiff import Tensor
 from mrcnn_np.datasets.shapes import random_scene
 from mrcnn_np.detection.anchors import AnchorGenerator
@@ -127,7 +128,7 @@ def test_faster_rcnn_trains_on_box_only_targets():
     images, targets = [], []
     for s in (0, 1):
         sc = random_scene(s, 64)
-        images.append(sc["image"].transpose(2, 0, 1).astype(np.float32) / 255)
+        images.append(to_model_image(sc["image"]))
         targets.append({"boxes": sc["boxes"], "labels": sc["labels"]})         # no masks
     targets[1] = _empty_target(64, masks=False)                               # and one image without objects
     out = model(images, targets)
@@ -143,7 +144,7 @@ def test_keypoint_rcnn_trains_without_masks():
 
     model = MaskRCNN(MODELS["keypoint"], seed=0)
     sc = random_keypoint_scene(0, 96)
-    image = sc["image"].transpose(2, 0, 1).astype(np.float32) / 255
+    image = to_model_image(sc["image"])
     out = model([image], [{k: sc[k] for k in ("boxes", "labels", "keypoints")}])
     assert "loss_mask" not in out and np.isfinite(out["loss_keypoint"].data)
 

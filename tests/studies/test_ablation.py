@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 from mrcnn_np import cli
-from mrcnn_np.datasets.shapes import random_scene
 from mrcnn_np.detection.config import with_fields
-from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN, total_loss
+from mrcnn_np.detection.mask_rcnn import LOSS_NAMES, MaskRCNN
 from mrcnn_np.detection.pooler import infer_scales
 from mrcnn_np.engine import read_losses
 from mrcnn_np.studies.ablation import METRICS, QUICK_RECIPE, format_markdown, model_config
@@ -23,19 +22,11 @@ from mrcnn_np.studies.registry import ABLATION_TABLES, get_table
 from mrcnn_np.studies.report import aggregate, mean_std
 from mrcnn_np.studies.runner import run_job, slug, train_config
 from mrcnn_np.studies.tables import TABLES, run_table
+from tests.model_checks import assert_loss_trains_every_parameter, scene_batch
 
 ALL_VARIANTS = [(t.name, v.label) for t in TABLES.values() for v in t.variants]
 SMALL = {"transform.min_size": (64,), "transform.max_size": 64, "rpn.pre_nms_top_n_train": 200,
          "rpn.post_nms_top_n_train": 100, "roi_heads.batch_size_per_image": 32}
-
-
-def _batch(seeds, size=64):
-    imgs, tgts = [], []
-    for s in seeds:
-        sc = random_scene(s, size)
-        imgs.append(sc["image"].transpose(2, 0, 1).astype(np.float32) / 255)
-        tgts.append({"boxes": sc["boxes"], "labels": sc["labels"], "masks": sc["masks"]})
-    return imgs, tgts
 
 
 @pytest.mark.parametrize("table,label", ALL_VARIANTS, ids=[f"{t}-{slug(v)}" for t, v in ALL_VARIANTS])
@@ -46,17 +37,12 @@ def test_every_variant_builds_and_trains_one_step(table, label):
     assert full == with_fields(full, **variant.changes)         # the variant's changes are in the model
     cfg = with_fields(full, **SMALL)
     model = MaskRCNN(cfg, seed=0)
-    imgs, tgts = _batch([0, 1])
+    imgs, tgts = scene_batch([0, 1])
     out, inter = model(imgs, tgts, return_intermediates=True)
     assert set(LOSS_NAMES) <= set(out) and out["num_pos_rois"] > 0
     m = cfg.mask_head.resolution
     assert inter["mask_logits"].shape[1:] == (1 if cfg.mask_head.class_agnostic else 6, m, m)
-    loss = total_loss(out)
-    assert np.isfinite(loss.data)
-    loss.backward()
-    grads = [p.grad for _, p in model.named_parameters()]
-    assert all(g is not None and np.isfinite(g).all() for g in grads)
-    assert sum(float(np.abs(g).sum()) > 0 for g in grads) > 0.9 * len(grads)
+    assert_loss_trains_every_parameter(model, out)
 
 
 def test_c5_runs_rpn_and_roi_heads_on_the_stride_32_map():
