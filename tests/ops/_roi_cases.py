@@ -63,16 +63,3 @@ def adaptive_grid_ok(rois, scale, output_size, aligned, limit=8):
     return bool(np.all(np.ceil(rh / output_size[0]) <= limit) and np.all(np.ceil(rw / output_size[1]) <= limit))
 
 
-def numerical_grad(f, x, eps=1e-6):
-    """Central finite differences of the scalar f at x (float64)."""
-    g = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        fp = f(x)
-        flat[i] = old - eps
-        fm = f(x)
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * eps)
-    return g
