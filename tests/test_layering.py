@@ -187,3 +187,10 @@ def test_the_checker_sees_violations(tmp_path, monkeypatch, source, rule):
 def test_the_cycle_finder_finds_cycles():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": {"c"}}) is None
+
+
+def test_no_module_longer_than_400_lines():
+    """One concept per file: a module that outgrows 400 lines is split (docs/DESIGN.md)."""
+    long = {str(p.relative_to(ROOT.parent)): n for p in ROOT.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert not long, f"modules over 400 lines: {long}"
