@@ -48,7 +48,7 @@ from .bilinear import (accept_torchvision_forms, as_dtype, as_pair, axis_tables_
                         bilinear_interpolate, bilinear_interpolate_gradient, channel_block,
                         check_aggregation, check_input_shape, check_scale, nchw_to_nhwc,
                         nhwc_to_nchw, prepare_argmax, prepare_grad, prepare_input, prepare_rois)
-from .roi_geometry import (grid_groups, roi_geometry, roi_geometry_arrays, sample_axes,
+from .roi_geometry import (check_sample_budget, grid_groups, roi_geometry, roi_geometry_arrays, sample_axes,
                             sample_coordinate)
 from .dispatch import CUDA, resolve_impl
 
@@ -75,6 +75,7 @@ def roi_align(input, rois, output_size, spatial_scale=1.0, sampling_ratio=-1, al
         scale = check_scale(spatial_scale)
         use_max = check_aggregation(aggregation) == "max"
         rois = prepare_rois(rois, input.dtype, input.shape[0])
+        check_sample_budget(rois, input.dtype, scale, ph, pw, int(sampling_ratio), bool(aligned))
         out, argmax = ROI_ALIGN[impl](input, rois, ph, pw, scale, int(sampling_ratio),
                                       bool(aligned), use_max)
         res = out, (argmax if argmax is not None else np.full(out.shape, -1, np.int32))
@@ -103,6 +104,7 @@ def roi_align_backward(grad_output, rois, input_shape, output_size, spatial_scal
     dtype = grad_output.dtype if grad_output.dtype in (np.float32, np.float64) else np.float32
     rois = prepare_rois(rois, dtype, n)
     grad_output = prepare_grad(grad_output, dtype, (len(rois), c, ph, pw))
+    check_sample_budget(rois, dtype, scale, ph, pw, int(sampling_ratio), bool(aligned))
     if use_max:
         argmax = prepare_argmax(argmax, grad_output.shape, 0, np.iinfo(np.int32).max,
                                 "aggregation='max'")

@@ -19,6 +19,26 @@ from .bilinear import bilinear_axis
 GRID_MAX = 2**31 - 1
 
 
+# An adaptive grid is ceil(roi / bins) samples per bin side: a finite but enormous RoI (say
+# 1e9 pixels across) would take ~1e16 samples per bin, hours in every twin (torchvision's
+# too). Beyond this many samples per bin the CPU twins refuse the RoI instead of hanging;
+# realistic RoIs are far below it (a whole 1344-px image in 7 x 7 bins: ~37,000).
+SAMPLES_PER_BIN_MAX = 2**22
+
+
+def check_sample_budget(rois, dtype, spatial_scale, ph_, pw_, sampling_ratio, aligned):
+    """Raise ValueError naming the first RoI whose adaptive grid exceeds SAMPLES_PER_BIN_MAX."""
+    if sampling_ratio > 0 or not len(rois):
+        return
+    geo = roi_geometry_arrays(rois, dtype, spatial_scale, ph_, pw_, sampling_ratio, aligned)
+    samples = np.maximum(geo[5], 0) * np.maximum(geo[6], 0)
+    bad = np.flatnonzero(samples > SAMPLES_PER_BIN_MAX)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"rois[{i}]: adaptive sampling (sampling_ratio <= 0) would read {int(samples[i])} "
+                         f"samples per bin (at most {SAMPLES_PER_BIN_MAX}); pass a positive sampling_ratio")
+
+
 def roi_geometry(roi, t, spatial_scale, ph_, pw_, sampling_ratio, aligned):
     """One RoI's layout: (batch, start_h, start_w, bin_h, bin_w, grid_h, grid_w), dtype ``t``."""
     offset = t(0.5) if aligned else t(0)

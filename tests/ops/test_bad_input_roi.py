@@ -90,3 +90,16 @@ def test_nms_threshold_that_is_not_a_number_names_the_argument(impl, bad):
     boxes = np.array([[0, 0, 1, 1]], np.float32)
     with pytest.raises(ValueError, match="iou_threshold"):
         nms(boxes, np.ones(1, np.float32), bad, impl=impl)
+
+
+# ------------------------------------------------------------------ no hang on enormous RoIs
+@pytest.mark.parametrize("impl", ["reference", "numpy", "numba"])
+def test_an_enormous_finite_roi_with_adaptive_sampling_is_refused_not_a_hang(impl):
+    """A 1e9-pixel RoI with adaptive sampling would read ~1e16 samples per bin (hours in every
+    twin); it is refused, naming the RoI, and a positive sampling_ratio still works."""
+    rois = np.array([[0, 1, 1, 3, 3], [0, 0, 0, 1e9, 1e9]], np.float32)
+    with pytest.raises(ValueError, match=r"rois\[1\].*sampling_ratio"):
+        roi_align(X, rois, 2, 1.0, -1, False, impl=impl)
+    with pytest.raises(ValueError, match=r"rois\[1\]"):
+        roi_align_backward(np.ones((2, X.shape[1], 2, 2), np.float32), rois, X.shape, 2, 1.0, 0, True, impl=impl)
+    assert np.isfinite(roi_align(X, rois, 2, 1.0, 2, False, impl=impl)).all()
