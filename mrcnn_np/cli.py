@@ -151,7 +151,7 @@ def cmd_pretrain(args) -> None:
     _check_output_folder(out, "--out")
     res = pretrain(cfg, resume=args.resume, overwrite=args.overwrite, threads=args.threads, workers=args.workers,
                    progress=None if args.progress is None else args.progress == "bar",
-                   command="python -m mrcnn_np " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+                   command="python -m mrcnn_np " + " ".join(shlex.quote(a) for a in args.argv))
     print(f"top-1 {res.top1:.3f} on {cfg.eval_images} held-out images after {res.iteration} iterations")
     print(f"body weights: {res.weights}.npz/.json")
 
@@ -340,6 +340,7 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit code (0 ok, 2 bad arguments or files)."""
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)   # recorded by pretrain
     except SystemExit as e:  # -h (0) or a usage error (2, message already printed)
         return int(e.code or 0)
     from mrcnn_np.datasets.coco import DatasetError  # noqa: PLC0415

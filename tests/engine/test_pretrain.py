@@ -1,0 +1,130 @@
+"""Pre-training a body: the command line's files, exact resume, prefetching workers, refusals,
+and a detection run that starts from the body it wrote."""
+
+import csv
+import json
+import numpy as np
+import pytest
+
+from mrcnn_np.cli import main
+from mrcnn_np.datasets.pretrain_shapes import CLASSES, PretrainShapesConfig
+from mrcnn_np.detection.config import preset, with_fields
+from mrcnn_np.engine.pretrain import PretrainConfig, pretrain
+from mrcnn_np.engine.train import train
+
+from ..cli_helpers import one_error_line
+from .conftest import TINY, tiny_cfg
+
+TINY_ARGS = ["--iters", "4", "--batch-size", "4", "--size", "32", "--eval-images", "8", "--checkpoint-every", "2",
+             "--progress", "lines"]
+
+
+def _cfg(tmp_path, name, **kw):
+    base = dict(body=preset("teaching").backbone, iterations=5, batch_size=4, lr=0.05, warmup_iters=2,
+                eval_every=0, eval_images=8, checkpoint_every=2, data=PretrainShapesConfig(image_size=32),
+                out_dir=str(tmp_path / name))
+    return PretrainConfig(**dict(base, **kw))
+
+
+def _npz(prefix):
+    with np.load(prefix.with_suffix(".npz"), allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def _losses(out):
+    with open(out / "log.csv", newline="") as f:
+        return [float(r["loss"]) for r in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pretrain") / "teaching"
+    assert main(["pretrain", "--body", "teaching", "--out", str(out), "--workers", "1", *TINY_ARGS]) == 0
+    return out
+
+
+def test_the_command_writes_the_body_weights_and_what_made_them(cli_run):
+    info = json.loads((cli_run / "body.json").read_text())
+    assert info["format"] == "mrcnn_np-pretrained-body" and info["classes"] == list(CLASSES)
+    assert info["body_config"]["layers"] == list(preset("teaching").backbone.layers)
+    assert info["iterations"] == 4 and info["seed"] == 0 and 0 <= info["top1"] <= 1
+    assert info["command"].startswith("python -m mrcnn_np pretrain") and "git_commit" in info
+    arrays = _npz(cli_run / "body")
+    assert "conv1.weight" in arrays and "layer4.0.conv1.weight" in arrays and not any("fc" in k for k in arrays)
+    evals = json.loads((cli_run / "eval.json").read_text())
+    assert evals[-1] == {"iteration": 4, "top1": info["top1"], "images": 8}
+
+
+def test_the_command_refuses_to_overwrite_and_resumes(cli_run, capsys):
+    capsys.readouterr()
+    assert main(["pretrain", "--out", str(cli_run), *TINY_ARGS]) == 2
+    one_error_line(capsys, str(cli_run), "--resume")
+    assert main(["pretrain", "--out", str(cli_run), "--resume", *TINY_ARGS[:1], "6", *TINY_ARGS[2:]]) == 0
+    assert json.loads((cli_run / "body.json").read_text())["iterations"] == 6
+    assert len(_losses(cli_run)) == 6
+
+
+@pytest.mark.parametrize("argv, part", [
+    (["pretrain", "--body", "r18"], "unknown body 'r18'"),
+    (["pretrain", "--iters", "0"], "--iters"),
+    (["train", "--backbone-weights", "x"], "--backbone-weights needs --backbone-init pretrained"),
+])
+def test_bad_arguments_one_line(argv, part, capsys, tmp_path):
+    if argv[0] == "train":
+        assert main(["data", "shapes", "--out", str(tmp_path / "d"), "--train", "1", "--val", "0", "--size", "32",
+                     "--quiet"]) == 0
+        argv = argv + ["--data", str(tmp_path / "d"), "--out", str(tmp_path / "run")]
+    else:
+        argv = argv + ["--out", str(tmp_path / "p")]
+    capsys.readouterr()
+    assert main(argv) == 2
+    one_error_line(capsys, part)
+
+
+def test_a_folder_of_other_files_is_refused(tmp_path, capsys):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "notes.txt").write_text("mine")
+    assert main(["pretrain", "--out", str(tmp_path / "p"), *TINY_ARGS]) == 2
+    one_error_line(capsys, "notes.txt")
+    assert main(["pretrain", "--out", str(tmp_path / "p"), "--overwrite", *TINY_ARGS]) == 2
+    assert (tmp_path / "p" / "notes.txt").read_text() == "mine"
+
+
+def test_resume_after_a_kill_and_prefetching_workers_give_the_same_weights(tmp_path):
+    quiet = dict(progress=False, log=lambda s: None)
+    straight = pretrain(_cfg(tmp_path, "a"), **quiet)
+    killed = pretrain(_cfg(tmp_path, "b"), stop_at=3, **quiet)
+    assert killed.weights is None and not (tmp_path / "b" / "body.npz").exists()
+    resumed = pretrain(_cfg(tmp_path, "b"), resume=True, **quiet)
+    helpers = pretrain(_cfg(tmp_path, "c"), workers=2, **quiet)
+    assert _losses(tmp_path / "b") == _losses(tmp_path / "a") == _losses(tmp_path / "c")
+    ref = _npz(straight.weights)
+    for other in (resumed, helpers):
+        got = _npz(other.weights)
+        assert got.keys() == ref.keys()
+        for k in ref:
+            np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+    assert straight.top1 == resumed.top1 == helpers.top1
+    with pytest.raises(ValueError, match="recipe differs in \\['lr'\\]"):
+        pretrain(_cfg(tmp_path, "b", lr=0.1, iterations=7), resume=True, **quiet)
+
+
+def test_a_detection_run_starts_from_the_body_and_keeps_frozen_layers(cli_run, train_set, tmp_path):
+    copy = tmp_path / "body"
+    for suffix in (".npz", ".json"):
+        copy.with_suffix(suffix).write_bytes((cli_run / "body").with_suffix(suffix).read_bytes())
+    body = _npz(copy)
+    model_cfg = with_fields(TINY, backbone_init=str(copy), freeze_at=2)
+    lines = []
+    res = train(model_cfg, tiny_cfg(tmp_path, "ft", iterations=2), train_set, progress=False, log=lines.append)
+    assert any(str(copy) in line for line in lines)
+    state = res.model.state_dict()
+    for k in ("conv1.weight", "bn1.weight", "layer1.0.conv1.weight"):      # frozen: as pretrained
+        np.testing.assert_array_equal(state["backbone.body." + k], body[k])
+    assert not np.array_equal(state["backbone.body.layer3.0.conv1.weight"], body["layer3.0.conv1.weight"])
+    for suffix in (".npz", ".json"):      # a resumed run reads its checkpoint, not the body file
+        copy.with_suffix(suffix).unlink()
+    res2 = train(model_cfg, tiny_cfg(tmp_path, "ft", iterations=3), train_set, resume=True, progress=False,
+                 log=lambda s: None)
+    assert res2.completed and res2.iteration == 3
+    np.testing.assert_array_equal(res2.model.state_dict()["backbone.body.conv1.weight"], body["conv1.weight"])
