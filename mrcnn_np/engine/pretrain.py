@@ -68,7 +68,7 @@ class PretrainConfig:
     """
 
     body: BackboneConfig
-    iterations: int = 3000
+    iterations: int = 10000
     batch_size: int = 64
     lr: float = 0.1
     momentum: float = 0.9
