@@ -5,8 +5,9 @@ layers fixed. Here a body is pretrained on ``datasets/pretrain_shapes.py`` as
 ``BodyClassifier`` (the detection model's ``ResNet`` body, global average pooling, one fc
 layer; ``engine/pretrain.py`` trains it), and its weights are written as
 
-    <prefix>.npz   the body's state dict (``conv1.weight``, ``layer1.0.conv1.weight``, ...),
-                   read with allow_pickle=False; the fc layer is not kept
+    <prefix>.npz   the body's state dict (``conv1.weight``, ``layer1.0.conv1.weight``, ...)
+                   and the classifier's ``fc.weight``, ``fc.bias`` (so the recorded top-1 can
+                   be checked: ``load_classifier``), read with allow_pickle=False
     <prefix>.json  format, body_config (``BackboneConfig`` fields), classes, top-1, iterations,
                    seed, command, git commit, ...
 
@@ -72,15 +73,19 @@ def body_config_dict(cfg: BackboneConfig) -> dict:
     return json.loads(json.dumps(asdict(cfg)))
 
 
-def save_body(body, prefix, info: dict) -> Path:
-    """Write ``prefix.npz`` (the body's state dict) and ``prefix.json`` (``info`` + format and
-    body config), each atomically; the JSON is written second, so it marks a complete pair."""
+def save_body(classifier: BodyClassifier, prefix, info: dict) -> Path:
+    """Write ``prefix.npz`` (the body's state dict and the fc layer) and ``prefix.json``
+    (``info`` + format and body config), each atomically; the JSON is written second, so it
+    marks a complete pair."""
     import os  # noqa: PLC0415
 
     prefix = Path(prefix)
     prefix.parent.mkdir(parents=True, exist_ok=True)
+    body = classifier.body
+    arrays = {k: np.asarray(v) for k, v in body.state_dict().items()}
+    arrays.update({f"fc.{k}": np.asarray(v) for k, v in classifier.fc.state_dict().items()})
     tmp = prefix.with_name(prefix.name + ".tmp.npz")
-    np.savez(tmp, **{k: np.asarray(v) for k, v in body.state_dict().items()})
+    np.savez(tmp, **arrays)
     os.replace(tmp, prefix.with_suffix(".npz"))
     doc = dict(info, format=BODY_FORMAT, body_config=body_config_dict(body.cfg), num_stages=body.num_stages)
     tmp = prefix.with_name(prefix.name + ".tmp.json")
@@ -110,6 +115,18 @@ def read_body(path) -> tuple:
     except Exception as e:  # noqa: BLE001 - zip, CRC, pickle refusal: all one "unreadable file"
         raise ValueError(f"{npz}: unreadable .npz ({type(e).__name__}: {e})") from None
     return arrays, info
+
+
+def load_classifier(path) -> BodyClassifier:
+    """The ``BodyClassifier`` saved at ``path`` (body and fc layer), in eval mode."""
+    arrays, info = read_body(path)
+    cfg = BackboneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in info["body_config"].items()})
+    model = BodyClassifier(cfg, len(info.get("classes", [])) or arrays["fc.bias"].shape[0])
+    try:
+        model.load_state_dict({(k if k.startswith("fc.") else "body." + k): v for k, v in arrays.items()})
+    except ValueError as e:
+        raise ValueError(f"{path}: does not fit its body config ({e})") from None
+    return model.eval()
 
 
 def shipped_weights(cfg: BackboneConfig, folder=None) -> Path:
@@ -198,5 +215,5 @@ def freeze_backbone(model, freeze_at: int) -> None:
 
 
 __all__ = ["BODY_FORMAT", "WEIGHTS_DIR", "BodyClassifier", "backbone_weights_path", "body_config_dict",
-           "body_keys", "freeze_backbone", "frozen_modules", "load_pretrained_backbone", "read_body",
+           "body_keys", "freeze_backbone", "frozen_modules", "load_classifier", "load_pretrained_backbone", "read_body",
            "save_body", "shipped_weights"]

@@ -14,7 +14,9 @@ The run folder (``out_dir``):
     log.csv                 iteration, loss, batch top-1, lr, seconds per iteration
     eval.json               [{iteration, top1, images}, ...]
     checkpoint_*.npz/.json  ``engine/checkpoint.py`` (atomic; the newest ``keep_checkpoints``)
-    body.npz / body.json    the body's weights and what made them (``detection/pretrained.py``)
+    body.npz / body.json    the body's (and the fc layer's) weights and what made them
+                            (``detection/pretrained.py``), with the top-1 of a small check
+                            (the first ``CHECK_IMAGES`` val images) that a test repeats
 
 ``workers``: the forward and backward pass run in one process; ``workers - 1`` helper
 processes draw the next batches meanwhile (``BatchStream``; drawing 64 images takes about
@@ -51,6 +53,7 @@ from mrcnn_np.engine.checkpoint import CheckpointError, list_checkpoints, read_c
 from mrcnn_np.engine.checkpoint import write_json_atomic
 from mrcnn_np.threads import set_num_threads
 
+CHECK_IMAGES = 128   # held-out images whose top-1 body.json records for the load test
 RUN_FILES = ("log.csv", "eval.json", "body.npz", "body.json")
 # PretrainConfig fields a resumed run may change (bookkeeping; ``iterations`` extends a run).
 RESUME_FREE = ("iterations", "eval_every", "eval_images", "checkpoint_every", "keep_checkpoints", "out_dir")
@@ -165,13 +168,13 @@ def model_input(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray((x - mean) / std)
 
 
-def top1_accuracy(model, cfg: PretrainConfig, images: int | None = None, batch: int = 128) -> float:
-    """Fraction of the first ``images`` (default ``cfg.eval_images``) val images classified right."""
-    n = cfg.eval_images if images is None else int(images)
+def top1_accuracy(model, seed: int, data: PretrainShapesConfig, images: int, batch: int = 128) -> float:
+    """Fraction of the first ``images`` val images (of ``seed``, drawn by ``data``) classified right."""
+    n = int(images)
     correct = 0
     with no_grad():
         for a in range(0, n, batch):
-            x, y = make_batch(cfg.seed, "val", range(a, min(a + batch, n)), cfg.data)
+            x, y = make_batch(seed, "val", range(a, min(a + batch, n)), data)
             correct += int((model(Tensor(model_input(x))).data.argmax(1) == y).sum())
     return correct / n
 
@@ -267,7 +270,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
     meta = {"pretrain_config": cfg.as_dict(), "classes": list(CLASSES)}
 
     def evaluate(it):
-        evals.append({"iteration": it, "top1": top1_accuracy(model, cfg), "images": cfg.eval_images})
+        evals.append({"iteration": it, "top1": top1_accuracy(model, cfg.seed, cfg.data, cfg.eval_images), "images": cfg.eval_images})
         write_json_atomic(out / "eval.json", evals)
         log(f"top-1 @ {it}: {evals[-1]['top1']:.3f} on {cfg.eval_images} val images")
 
@@ -323,8 +326,23 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
             "input_mean": list(IMAGENET_MEAN), "input_std": list(IMAGENET_STD),
             "pretrain_config": cfg.as_dict(), "command": command or " ".join(sys.argv),
             "git_commit": git_commit(), "seconds_this_session": round(time.perf_counter() - t_start, 1)}
-    weights = save_body(model.body, out / "body", info)
+    # A small held-out check that a test can repeat from the file alone (tests/engine/test_pretrain.py).
+    info["check"] = {"split": "val", "images": CHECK_IMAGES, "top1": top1_accuracy(model, cfg.seed, cfg.data, CHECK_IMAGES)}
+    weights = save_body(model, out / "body", info)
     return PretrainResult(model, cfg.iterations, evals[-1]["top1"], out, weights, evals)
+
+
+def check_body_file(prefix) -> tuple:
+    """(recorded, measured now) top-1 of the small held-out check of a body file: the file's
+    classifier on the first ``check.images`` val images of its seed and image generator."""
+    from mrcnn_np.detection.pretrained import load_classifier, read_body  # noqa: PLC0415
+
+    _, info = read_body(prefix)
+    check, recipe = info.get("check"), info.get("pretrain_config")
+    if not isinstance(check, dict) or not isinstance(recipe, dict):
+        raise ValueError(f"{prefix}: the body file records no 'check' or 'pretrain_config'")
+    data = PretrainShapesConfig(**recipe["data"])
+    return check["top1"], top1_accuracy(load_classifier(prefix), recipe["seed"], data, check["images"])
 
 
 def _read_json(path: Path, default):
@@ -336,5 +354,5 @@ def body_from_dict(d: dict) -> BackboneConfig:
     return BackboneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
-__all__ = ["BatchStream", "PretrainConfig", "PretrainResult", "RUN_FILES", "body_from_dict", "claim", "model_input", "pretrain",
+__all__ = ["BatchStream", "CHECK_IMAGES", "PretrainConfig", "PretrainResult", "RUN_FILES", "body_from_dict", "check_body_file", "claim", "model_input", "pretrain",
            "top1_accuracy"]

@@ -29,7 +29,7 @@ def test_freeze_without_pretrained_is_refused(tmp_path, capsys):
 
 def test_the_demo_from_the_shipped_body(tmp_path, monkeypatch, capsys):
     shipped = tmp_path / "weights"
-    body = save_body(BodyClassifier(preset("teaching").backbone, 24, seed=3).body, shipped / "teaching", {})
+    body = save_body(BodyClassifier(preset("teaching").backbone, 24, seed=3), shipped / "teaching", {})
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", shipped)
     args = ["demo", "--quick", "--out", str(tmp_path / "r"), "--data-root", str(tmp_path / "d"),
             "--runs-root", str(tmp_path / "runs"), "--no-progress", "--workers", "1",
