@@ -157,3 +157,22 @@ def test_every_shipped_body_reproduces_its_recorded_top1(path):
     (a few borderline images may flip on another BLAS: 2 of 128 allowed)."""
     recorded, now = check_body_file(path.with_suffix(""))
     assert abs(now - recorded) <= 2 / 128
+
+
+def test_train_command_from_a_body_file_or_refusing_a_missing_one(cli_run, tmp_path, capsys, monkeypatch):
+    import mrcnn_np.detection.pretrained as pretrained
+
+    data = tmp_path / "d"
+    assert main(["data", "shapes", "--out", str(data), "--train", "2", "--val", "0", "--size", "64", "--quiet"]) == 0
+    common = ["train", "--data", str(data), "--iters", "1", "--batch-size", "1", "--progress", "lines"]
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path / "no_weights")
+    capsys.readouterr()
+    assert main(common + ["--out", str(tmp_path / "a"), "--backbone-init", "pretrained"]) == 2
+    one_error_line(capsys, "no pretrained weights")
+    assert not (tmp_path / "a" / "losses.csv").exists()
+    assert main(common + ["--out", str(tmp_path / "b"), "--backbone-init", "pretrained", "--backbone-weights",
+                          str(cli_run / "body"), "--freeze-at", "1"]) == 0
+    model = json.loads((tmp_path / "b" / "model.json").read_text())
+    assert (model["backbone_init"], model["freeze_at"]) == (str(cli_run / "body"), 1)
+    with np.load(tmp_path / "b" / "model.npz") as f:
+        np.testing.assert_array_equal(f["backbone.body.conv1.weight"], _npz(cli_run / "body")["conv1.weight"])
