@@ -4,24 +4,26 @@ The paper fine-tunes every Mask R-CNN from an ImageNet-pretrained ResNet; "Rethi
 ImageNet Pre-training" (He, Girshick, Dollár 2019) found that this mainly speeds up
 convergence. This set lets the teaching backbone learn edges, corners, curvature and
 shape classes before it ever sees a detection scene. Each image holds one centred object
-of one of ``len(CLASSES)`` classes (image ``i`` is of class ``i mod len(CLASSES)``), at a random rotation, scale, colour and texture, on a
-random background, with small distractor shapes (clutter) and sometimes a patch that hides
-part of the object (occlusion); the label is the object's class.
+of one of ``len(CLASSES)`` classes (image ``i`` is of class ``i mod len(CLASSES)``), at a
+random rotation, scale, colour and texture, on a random background, with small distractor
+shapes (clutter) and sometimes a patch that hides part of the object (occlusion); the label
+is the object's class.
 
 How the classes relate to the detection classes (circle, square, triangle, star, hexagon of
 ``datasets/shapes.py``), as ImageNet overlaps COCO: ``polygon3`` is the triangle,
 ``polygon4`` the square (a regular 4-gon; the detection square is one too), ``polygon6``
 the hexagon, ``star5`` the star (same inner radius 0.45) and ``disc`` the circle: all five
 detection classes appear here, among 19 others that never appear in a detection scene
-(other polygons and stars, rings, crosses, crescents, arrows, hearts, letters-like glyphs).
+(other polygons and stars, rings, crosses, crescents, arrows, hearts, letter-like glyphs).
 
 Images are made in memory, by index: image ``i`` of split ``s`` is a pure function of
-``(seed, s, i)`` (``image_seed``), so nothing is written to disk, any batch can be
-recomputed (a resumed pre-training run sees the same images) and the train and val splits
-never share an image. The generators are seeded with ``SeedSequence([seed, PRETRAIN_TAG,
-split code, i])``; a detection scene's with a 32-bit integer (``shapes.scene_seed``), whose
-entropy is one word and never carries ``PRETRAIN_TAG`` as its second word: the two families
-of streams are distinct (tests/datasets/test_pretrain_shapes.py checks the ranges in use).
+``(seed, s, i)`` (``image_seed``), so nothing is written to disk and any batch can be
+recomputed (a resumed pre-training run sees the same images). The generators are seeded
+with ``SeedSequence([seed, PRETRAIN_TAG, split code, i])``, four words of entropy; a
+detection scene's (shapes and stick figures) with one 32-bit integer (``shapes.scene_seed``),
+one word, so no pre-training image reuses a detection image's random stream, and the train
+and val splits differ in their third word (tests/datasets/test_pretrain_shapes.py checks
+both over the seeds and sizes in use).
 
 Shapes::
 
@@ -129,7 +131,8 @@ def class_outline(name: str, r: float, rng) -> list:
         t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
         return [(np.stack([r * np.cos(t), rng.uniform(0.35, 0.65) * r * np.sin(t)], 1), True)]
     if name == "ring":
-        return [(shape_polygon("circle", 0, 0, r, 0), True), (shape_polygon("circle", 0, 0, rng.uniform(0.5, 0.7) * r, 0), False)]
+        hole = shape_polygon("circle", 0, 0, rng.uniform(0.5, 0.7) * r, 0)
+        return [(shape_polygon("circle", 0, 0, r, 0), True), (hole, False)]
     if name == "square_frame":
         return [(_regular(4, r), True), (_regular(4, rng.uniform(0.5, 0.7) * r), False)]
     if name == "cross":
@@ -160,7 +163,8 @@ def class_outline(name: str, r: float, rng) -> list:
         return [(_pts(-a, -a, a, -a, a, -a + w, w / 2, -a + w, w / 2, a, -w / 2, a, -w / 2, -a + w, -a, -a + w), True)]
     if name == "chevron":
         w = rng.uniform(0.3, 0.45) * r
-        return [(_pts(-r, -0.8 * r, -r + w, -0.8 * r, 0, 0.8 * r - w * 1.2, r - w, -0.8 * r, r, -0.8 * r, 0, 0.8 * r), True)]
+        h = 0.8 * r
+        return [(_pts(-r, -h, -r + w, -h, 0, h - 1.2 * w, r - w, -h, r, -h, 0, h), True)]
     raise ValueError(f"unknown class {name!r}; known: {CLASSES}")
 
 

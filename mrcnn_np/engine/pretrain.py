@@ -270,7 +270,8 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
     meta = {"pretrain_config": cfg.as_dict(), "classes": list(CLASSES)}
 
     def evaluate(it):
-        evals.append({"iteration": it, "top1": top1_accuracy(model, cfg.seed, cfg.data, cfg.eval_images), "images": cfg.eval_images})
+        top1 = top1_accuracy(model, cfg.seed, cfg.data, cfg.eval_images)
+        evals.append({"iteration": it, "top1": top1, "images": cfg.eval_images})
         write_json_atomic(out / "eval.json", evals)
         log(f"top-1 @ {it}: {evals[-1]['top1']:.3f} on {cfg.eval_images} val images")
 
@@ -327,7 +328,8 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
             "pretrain_config": cfg.as_dict(), "command": command or " ".join(sys.argv),
             "git_commit": git_commit(), "seconds_this_session": round(time.perf_counter() - t_start, 1)}
     # A small held-out check that a test can repeat from the file alone (tests/engine/test_pretrain.py).
-    info["check"] = {"split": "val", "images": CHECK_IMAGES, "top1": top1_accuracy(model, cfg.seed, cfg.data, CHECK_IMAGES)}
+    info["check"] = {"split": "val", "images": CHECK_IMAGES,
+                     "top1": top1_accuracy(model, cfg.seed, cfg.data, CHECK_IMAGES)}
     weights = save_body(model, out / "body", info)
     return PretrainResult(model, cfg.iterations, evals[-1]["top1"], out, weights, evals)
 
@@ -354,5 +356,5 @@ def body_from_dict(d: dict) -> BackboneConfig:
     return BackboneConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
-__all__ = ["BatchStream", "CHECK_IMAGES", "PretrainConfig", "PretrainResult", "RUN_FILES", "body_from_dict", "check_body_file", "claim", "model_input", "pretrain",
-           "top1_accuracy"]
+__all__ = ["BatchStream", "CHECK_IMAGES", "PretrainConfig", "PretrainResult", "RUN_FILES", "body_from_dict",
+           "check_body_file", "claim", "model_input", "pretrain", "top1_accuracy"]
