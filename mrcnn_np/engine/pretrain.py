@@ -326,7 +326,8 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
             "iterations": cfg.iterations, "seed": cfg.seed, "image_size": cfg.data.image_size,
             "input_mean": list(IMAGENET_MEAN), "input_std": list(IMAGENET_STD),
             "pretrain_config": cfg.as_dict(), "command": command or " ".join(sys.argv),
-            "git_commit": git_commit(), "seconds_this_session": round(time.perf_counter() - t_start, 1)}
+            "git_commit": git_commit(), "train_seconds": round(_logged_seconds(out / "log.csv"), 1),
+            "seconds_this_session": round(time.perf_counter() - t_start, 1)}
     # A small held-out check that a test can repeat from the file alone (tests/engine/test_pretrain.py).
     info["check"] = {"split": "val", "images": CHECK_IMAGES,
                      "top1": top1_accuracy(model, cfg.seed, cfg.data, CHECK_IMAGES)}
@@ -345,6 +346,12 @@ def check_body_file(prefix) -> tuple:
         raise ValueError(f"{prefix}: the body file records no 'check' or 'pretrain_config'")
     data = PretrainShapesConfig(**recipe["data"])
     return check["top1"], top1_accuracy(load_classifier(prefix), recipe["seed"], data, check["images"])
+
+
+def _logged_seconds(path: Path) -> float:
+    """The summed seconds per iteration of log.csv: the training's wall time over every session."""
+    with open(path, newline="") as f:
+        return sum(float(r["sec_per_iter"]) for r in csv.DictReader(f))
 
 
 def _read_json(path: Path, default):
