@@ -119,6 +119,8 @@ def _backbone_init(args) -> str:
     if args.backbone_weights and args.backbone_init != "pretrained":
         raise ValueError("--backbone-weights needs --backbone-init pretrained")
     if args.backbone_init == "scratch":
+        if args.freeze_at:
+            raise ValueError("--freeze-at needs --backbone-init pretrained (a random stem would stay random)")
         return "scratch"
     return args.backbone_weights or "pretrained"
 

@@ -71,6 +71,7 @@ def test_the_command_refuses_to_overwrite_and_resumes(cli_run, capsys):
     (["pretrain", "--body", "r18"], "unknown body 'r18'"),
     (["pretrain", "--iters", "0"], "--iters"),
     (["train", "--backbone-weights", "x"], "--backbone-weights needs --backbone-init pretrained"),
+    (["train", "--freeze-at", "2"], "--freeze-at needs --backbone-init pretrained"),
 ])
 def test_bad_arguments_one_line(argv, part, capsys, tmp_path):
     if argv[0] == "train":
