@@ -50,7 +50,9 @@ def test_the_command_writes_the_body_weights_and_what_made_them(cli_run):
     assert info["body_config"]["layers"] == list(preset("teaching").backbone.layers)
     assert info["iterations"] == 4 and info["seed"] == 0 and 0 <= info["top1"] <= 1
     assert info["command"].startswith("python -m mrcnn_np pretrain") and "git_commit" in info
-    assert 0 < info["train_seconds"] and info["seconds_this_session"] > 0
+    with open(cli_run / "log.csv", newline="") as f:
+        logged = sum(float(r["sec_per_iter"]) for r in csv.DictReader(f))
+    assert info["train_seconds"] == pytest.approx(logged, abs=1e-3) and info["seconds_this_session"] > 0
     arrays = _npz(cli_run / "body")
     assert "conv1.weight" in arrays and "layer4.0.conv1.weight" in arrays
     assert arrays["fc.weight"].shape == (len(CLASSES), preset("teaching").backbone.stage_channels()[-1])
