@@ -4,6 +4,7 @@
     data stats    check a COCO instance JSON file (and its images) and print counts
     demo          data set, train the teaching preset, COCO AP beside a classical baseline, a figure
     train         train Mask R-CNN on a COCO-format folder (checkpoints, --resume)
+    pretrain      pretrain a backbone body on synthetic shape classes (docs/PRETRAINING.md)
     eval          COCO AP table of trained weights on a split of a data folder
     predict       detections on image files: drawings (PNG) + COCO-format JSON
     ablate        the paper's ablation tables at teaching scale (results/ablation_<table>.md)
@@ -97,7 +98,8 @@ def cmd_train(args) -> None:
         raise ValueError(f"--data {args.data}: is a file; expected a data folder (annotations/train.json, train/)")
     train_set = shapes_split(args.data, "train")
     val_set = shapes_split(args.data, "val") if (Path(args.data) / "annotations" / "val.json").is_file() else None
-    model_cfg = with_fields(preset(args.preset), num_classes=len(train_set.class_names))
+    model_cfg = with_fields(preset(args.preset), num_classes=len(train_set.class_names),
+                            backbone_init=_backbone_init(args), freeze_at=args.freeze_at)
     cfg = TrainConfig(iterations=args.iters, batch_size=args.batch_size, lr=args.lr, warmup_iters=args.warmup,
                       clip=args.clip, seed=args.seed, eval_every=args.eval_every, eval_images=args.eval_images,
                       checkpoint_every=args.checkpoint_every, log_every=args.log_every, out_dir=args.out)
@@ -110,6 +112,50 @@ def cmd_train(args) -> None:
         e = res.evals[-1]
         print("final: " + ", ".join(f"{t} AP {e[t]['AP']:.3f}" for t in ("bbox", "segm") if t in e))
     print(f"weights: {res.out_dir / 'model'}.npz/.json; losses: {res.out_dir / 'losses.csv'}")
+
+
+def _backbone_init(args) -> str:
+    """MaskRCNNConfig.backbone_init from --backbone-init / --backbone-weights."""
+    if args.backbone_weights and args.backbone_init != "pretrained":
+        raise ValueError("--backbone-weights needs --backbone-init pretrained")
+    if args.backbone_init == "scratch":
+        if args.freeze_at:
+            raise ValueError("--freeze-at needs --backbone-init pretrained (a random stem would stay random)")
+        return "scratch"
+    return args.backbone_weights or "pretrained"
+
+
+def _add_backbone_options(p) -> None:
+    p.add_argument("--backbone-init", choices=("scratch", "pretrained"), default="scratch",
+                   help="start the backbone body from random weights or from pretrained ones (default: scratch)")
+    p.add_argument("--backbone-weights", default=None, metavar="PATH",
+                   help="the pretrained body file (.npz/.json prefix; default: the one shipped in "
+                        "mrcnn_np/weights/ for the preset's body)")
+    p.add_argument("--freeze-at", type=_positive, default=0,
+                   help="keep the body's first layers fixed: 0 none, 1 the stem, 2 the stem and res2 (the "
+                        "paper's), k the stem and k-1 stages (default: 0)")
+
+
+def cmd_pretrain(args) -> None:
+    import shlex  # noqa: PLC0415
+
+    from mrcnn_np.datasets.pretrain_shapes import PretrainShapesConfig  # noqa: PLC0415
+    from mrcnn_np.engine.pretrain import PretrainConfig, pretrain  # noqa: PLC0415
+    from mrcnn_np.studies.pretrain_bodies import body_config  # noqa: PLC0415
+
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other (continue the run, or replace it)")
+    out = args.out or f"runs/pretrain/{args.body}"
+    cfg = PretrainConfig(body=body_config(args.body), iterations=args.iters, batch_size=args.batch_size, lr=args.lr,
+                         warmup_iters=args.warmup, seed=args.seed, data=PretrainShapesConfig(image_size=args.size),
+                         eval_every=args.eval_every, eval_images=args.eval_images,
+                         checkpoint_every=args.checkpoint_every, out_dir=out)
+    _check_output_folder(out, "--out")
+    res = pretrain(cfg, resume=args.resume, overwrite=args.overwrite, threads=args.threads, workers=args.workers,
+                   progress=None if args.progress is None else args.progress == "bar",
+                   command="python -m mrcnn_np " + " ".join(shlex.quote(a) for a in args.argv))
+    print(f"top-1 {res.top1:.3f} on {cfg.eval_images} held-out images after {res.iteration} iterations")
+    print(f"body weights: {res.weights}.npz/.json")
 
 
 def _check_output_folder(path, flag: str) -> None:
@@ -243,7 +289,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=_positive, default=20, help="log line period without a bar (default: 20)")
     p.add_argument("--progress", choices=("bar", "lines"), default=None,
                    help="progress display (default: a bar on a terminal, log lines otherwise)")
+    _add_backbone_options(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("pretrain", help="pretrain a backbone body on synthetic shape classes (docs/PRETRAINING.md)")
+    p.add_argument("--body", default="teaching",
+                   help="the body, by preset name (teaching, ...) or teaching_deeper (default: teaching)")
+    p.add_argument("--iters", type=_at_least_one, default=10000,
+                   help="SGD iterations (default: 10000, about 21 min for the teaching body on 2 cores)")
+    p.add_argument("--batch-size", type=_at_least_one, default=64, help="images per iteration (default: 64)")
+    p.add_argument("--lr", type=_positive_float, default=0.1, help="base learning rate (default: 0.1)")
+    p.add_argument("--warmup", type=_positive, default=100, help="linear warmup iterations (default: 100)")
+    p.add_argument("--size", type=_at_least_one, default=64, help="image side in pixels (default: 64)")
+    p.add_argument("--seed", type=_positive, default=0, help="random seed: init and images (default: 0)")
+    p.add_argument("--out", default=None, help="run folder (default: runs/pretrain/BODY)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete the pre-training run files already in --out and start afresh")
+    p.add_argument("--eval-every", type=_positive, default=500,
+                   help="top-1 on the held-out split every N iterations, 0 = at the end only (default: 500)")
+    p.add_argument("--eval-images", type=_at_least_one, default=1024, help="held-out images scored (default: 1024)")
+    p.add_argument("--checkpoint-every", type=_positive, default=200, help="checkpoint period (default: 200)")
+    p.add_argument("--threads", type=_at_least_one, default=1, help="numba/BLAS threads (default: 1)")
+    p.add_argument("--workers", type=_at_least_one, default=2,
+                   help="processes: 1 = everything here; N > 1 adds N-1 helpers that draw the next batches "
+                        "(default: 2; the numbers do not depend on it)")
+    p.add_argument("--progress", choices=("bar", "lines"), default=None,
+                   help="progress display (default: a bar on a terminal, log lines otherwise)")
+    p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("eval", help="COCO AP of trained weights on a data split")
     p.add_argument("--weights", required=True, help="run folder, weights prefix (.npz/.json) or checkpoint")
@@ -270,6 +343,7 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit code (0 ok, 2 bad arguments or files)."""
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)   # recorded by pretrain
     except SystemExit as e:  # -h (0) or a usage error (2, message already printed)
         return int(e.code or 0)
     from mrcnn_np.datasets.coco import DatasetError  # noqa: PLC0415

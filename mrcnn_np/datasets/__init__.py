@@ -5,6 +5,7 @@
     validate   check_coco: every malformed-annotation case refused, dropped or kept (one table)
     images     read_rgb: image files of any mode (16-bit, palette, alpha, ...) as 8-bit RGB
     keypoints  stick-figure scenes with named joints (COCO keypoint JSON)
+    pretrain_shapes  a 24-class classification set, made in memory by index, for pre-training
     output_dir claim_output_dir: generators never overwrite a data set they did not make
 """
 

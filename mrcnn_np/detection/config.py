@@ -122,6 +122,14 @@ class MaskRCNNConfig:
     mask_on: bool = True
     keypoint_on: bool = False         # the keypoint branch of §5 (with mask_on: trained jointly, Table 4)
     keypoint_head: KeypointHeadConfig = field(default_factory=KeypointHeadConfig)
+    # Where the backbone body starts (detection/pretrained.py): "scratch" (random init, the
+    # default), "pretrained" (the body file shipped in mrcnn_np/weights/ for this body config)
+    # or the path of a body file written by ``python -m mrcnn_np pretrain``. Read by the
+    # training loop when a run starts; building a model never reads a file.
+    backbone_init: str = "scratch"
+    # Body layers kept fixed in training (Detectron's FREEZE_AT): 0 none, 1 the stem,
+    # 2 the stem and res2 (the paper's fine-tuning setting), k the stem and k - 1 stages.
+    freeze_at: int = 0
 
     def __post_init__(self):
         if isinstance(self.keypoint_head, dict):  # read back from JSON (asdict): lists -> tuples
@@ -143,6 +151,13 @@ class MaskRCNNConfig:
             raise ValueError(f"mask_head.kind must be 'fcn' or 'mlp', got {self.mask_head.kind!r}")
         if self.mask_head.loss not in ("sigmoid", "softmax"):
             raise ValueError(f"mask_head.loss must be 'sigmoid' or 'softmax', got {self.mask_head.loss!r}")
+        if not isinstance(self.backbone_init, str) or not self.backbone_init:
+            raise ValueError(f"backbone_init must be 'scratch', 'pretrained' or a path, got {self.backbone_init!r}")
+        body_stages = 3 if self.architecture == "c4" else len(self.backbone.layers)
+        if isinstance(self.freeze_at, bool) or not isinstance(self.freeze_at, int) \
+                or not 0 <= self.freeze_at <= body_stages + 1:
+            raise ValueError(f"freeze_at must be an integer in 0..{body_stages + 1} (the stem and the "
+                             f"{body_stages} stages of the body), got {self.freeze_at!r}")
         if self.mask_head.loss == "softmax" and self.mask_head.class_agnostic:
             raise ValueError("the softmax mask loss needs per-class masks (class_agnostic=False)")
 

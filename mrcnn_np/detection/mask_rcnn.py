@@ -45,6 +45,7 @@ from .fpn import BackboneWithFPN
 from .keypoint_head import KeypointRCNNHeads, KeypointRCNNPredictor, check_keypoints, resize_keypoints
 from .mask_head import MaskRCNNHeads, MaskRCNNPredictor, MLPMaskHead
 from .pooler import infer_scales
+from .pretrained import freeze_backbone
 from .roi_heads import RoIHeads
 from .rpn import RPN
 
@@ -139,6 +140,8 @@ class MaskRCNN(nn.Module):
         self.rpn = build_rpn(cfg, channels, rng=rng)
         self.roi_heads = build_roi_heads(cfg, channels, rng=rng)
         self.sampling_rng = np.random.default_rng(seed + 1)
+        if cfg.freeze_at:  # after every weight is drawn: freezing changes no initial value
+            freeze_backbone(self, cfg.freeze_at)
 
     def features(self, batch):
         """Feature maps: FPN [P2..P6] (RPN on all, RoI heads on P2..P5), C4 [C4] or C5 [C5]."""

@@ -9,6 +9,7 @@
     step        train_step: one SGD iteration; TrainingDiverged
     checkpoint  save_checkpoint / read_checkpoint (npz + JSON, no pickle), load_weights
     predict     predict_dataset, predict_files: drawings + COCO-format JSON for image files
+    pretrain    PretrainConfig, pretrain(cfg): a backbone body on the synthetic classification set
 """
 
 from mrcnn_np.engine.baseline import baseline_predict, run_baseline

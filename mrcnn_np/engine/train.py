@@ -8,6 +8,9 @@ the step milestones (given as *fractions* of the schedule, so a 1,000-iteration 
 the lr at 75 % like the paper's 120k of 160k) are fields, as is optional gradient clipping
 (useful when training from scratch with a small batch).
 
+A config with ``backbone_init`` other than "scratch" starts a fresh run from a pretrained
+backbone body (``detection/pretrained.py``); ``freeze_at`` keeps its first layers fixed.
+
 ``train`` is built from named pieces:
 
     run_folder.py   the folder's files (losses.csv, eval.json, checkpoints, model.npz) and
@@ -43,6 +46,7 @@ import numpy as np
 from mrcnn_np.autodiff.optim import SGD, WarmupMultiStepLR
 from mrcnn_np.detection.convert import save_weights
 from mrcnn_np.detection.mask_rcnn import MaskRCNN, loss_names
+from mrcnn_np.detection.pretrained import backbone_weights_path, load_pretrained_backbone
 from mrcnn_np.engine.checkpoint import latest_checkpoint, save_checkpoint, write_classes
 from mrcnn_np.engine.data import BatchLoader
 from mrcnn_np.engine.evaluate import evaluate_model
@@ -215,6 +219,10 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
                                  f"{ckpt.name} is already at iteration {start} (ask for >= {start} iterations)")
             evals = run.read_evals(start)
             log(f"resuming {out} from {ckpt.name} (iteration {start})")
+    if start == 0 and model_cfg.backbone_init != "scratch":  # a fresh run from a pretrained body
+        body = backbone_weights_path(model_cfg)
+        load_pretrained_backbone(model, body)
+        log(f"backbone body from {body}.npz" + (f" (freeze_at {model_cfg.freeze_at})" if model_cfg.freeze_at else ""))
     out.mkdir(parents=True, exist_ok=True)
     run.keep_rows_before(start, log_columns(model_cfg))
     names = loss_names(model_cfg)

@@ -11,6 +11,8 @@
     --data-root DIR    data sets go to DIR/<study's data folder> (default: data)
     --runs-root DIR    run folders go to DIR/<study's runs folder> (default: runs)
     --no-progress      no progress bar while data is generated
+    --backbone-init    scratch (default) or pretrained: every run starts from the shipped body
+    --freeze-at K      with pretrained: keep the stem and K-1 stages fixed
 
 Parsing imports no numerics: the table names are ``registry.ABLATION_TABLES``.
 """
@@ -28,7 +30,8 @@ def _run(name: str, args) -> dict:
 
     return run_study(get_study(name), args.seeds, workers=args.workers, scheduler=args.scheduler,
                      resume=args.resume, quick=args.quick, out=args.out, data_root=args.data_root,
-                     runs_root=args.runs_root, iterations=args.iters, progress=not args.no_progress)
+                     runs_root=args.runs_root, iterations=args.iters, progress=not args.no_progress,
+                     backbone_init=args.backbone_init, freeze_at=args.freeze_at)
 
 
 def cmd_demo(args) -> None:
@@ -70,6 +73,11 @@ def add_study_options(p, count) -> None:
     p.add_argument("--data-root", default="data", help="where the data sets go (default: data)")
     p.add_argument("--runs-root", default="runs", help="where the run folders go (default: runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar while data is generated")
+    p.add_argument("--backbone-init", choices=("scratch", "pretrained"), default="scratch",
+                   help="start every run's backbone body from random weights or from the shipped pretrained "
+                        "body (docs/PRETRAINING.md; run folders and report get a _pretrained suffix; default: scratch)")
+    p.add_argument("--freeze-at", type=int, choices=range(0, 6), default=0, metavar="K",
+                   help="with --backbone-init pretrained: keep the stem (1), and res2 (2), ... fixed (default: 0)")
 
 
 def add_study_commands(sub, count) -> None:

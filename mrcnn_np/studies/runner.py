@@ -18,6 +18,10 @@ model config, score a trained model, write the markdown). Everything else is her
 4. the report: mean ± sample std over seeds per variant, the command, the seeds, the git
    commit the runs started from, wall times; ``<out>/<stem>.json`` and ``.md``. ``quick``
    runs the study's tiny recipe into ``*_quick`` folders and files, never replacing results.
+5. ``backbone_init="pretrained"`` (and ``freeze_at``) start every run from the shipped
+   pretrained body (``detection/pretrained.py``); the run folders and the report then get a
+   ``_pretrained`` (``_pretrained_freeze<k>``) suffix, so they never replace the scratch runs,
+   and the data set is the same.
 
 Shapes::
 
@@ -163,6 +167,9 @@ def run_job(job: dict) -> dict:
     with quiet():
         train_set, val_set = shapes_split(job["data_dir"], "train"), shapes_split(job["data_dir"], "val")
     model_cfg = study.model_config(study, variant, train_set)
+    if job.get("model_changes"):                        # --backbone-init / --freeze-at
+        from mrcnn_np.detection.config import with_fields  # noqa: PLC0415
+        model_cfg = with_fields(model_cfg, **job["model_changes"])
     cfg = train_config(study, job["recipe"], job["seed"], run_dir)
     kwargs = dict({"progress": False, "workers": 1}, **study.train_kwargs)
     ident = identity(model_cfg, cfg, job["data_dir"], kwargs["workers"])
@@ -210,13 +217,26 @@ def ensure_data(study: Study, data_dir: Path, recipe: dict, progress: bool = Tru
     return reused, stats, format_statistics(stats)
 
 
+def init_suffix(backbone_init: str = "scratch", freeze_at: int = 0) -> str:
+    """The suffix of the run folders and report of runs from a pretrained body ("" from scratch)."""
+    if backbone_init == "scratch":
+        if freeze_at:
+            raise ValueError("--freeze-at needs --backbone-init pretrained (a random stem would stay random)")
+        return ""
+    if backbone_init != "pretrained":
+        raise ValueError(f"backbone_init must be 'scratch' or 'pretrained' for a study, got {backbone_init!r}")
+    return "_pretrained" + (f"_freeze{int(freeze_at)}" if freeze_at else "")
+
+
 def command_line(study: Study, seeds, workers=2, scheduler=None, quick=False, resume=None, out="results",
-                 data_root="data", runs_root="runs", iterations=None) -> str:
+                 data_root="data", runs_root="runs", iterations=None, backbone_init="scratch", freeze_at=0) -> str:
     """The command that runs exactly this (recorded in the report)."""
     parts = ["python -m mrcnn_np", study.command, f"--seeds {seeds}"]
     parts += [f"--scheduler {scheduler}"] if scheduler else [f"--workers {workers}"]
     parts += [f"--iters {iterations}"] if iterations is not None else []
     parts += ["--quick"] * bool(quick)
+    parts += [f"--backbone-init {backbone_init}"] if backbone_init != "scratch" else []
+    parts += [f"--freeze-at {freeze_at}"] if freeze_at else []
     if resume is not None and bool(resume) != study.resume_default:
         parts.append("--resume" if resume else "--no-resume")
     parts += [f"--out {out}", f"--data-root {data_root}", f"--runs-root {runs_root}"]
@@ -226,13 +246,14 @@ def command_line(study: Study, seeds, workers=2, scheduler=None, quick=False, re
 def run_study(study: Study, seeds: int | None = None, *, workers: int = 2, scheduler: str | None = None,
               resume: bool | None = None, quick: bool = False, out="results", data_root="data", runs_root="runs",
               iterations: int | None = None, progress: bool = True, log=print,
-              connect_timeout: float = 10.0) -> dict:
+              connect_timeout: float = 10.0, backbone_init: str = "scratch", freeze_at: int = 0) -> dict:
     """Run every (variant, seed) of ``study``, write the .json and .md, return the report.
 
     seeds: how many (0, 1, ..., seeds - 1; default the recipe's ``seeds``, else 1). workers:
     runs at once in local processes (1: in this process). scheduler: a Dask scheduler address
     (then the cluster decides). resume: reuse finished runs of the same identity, continue
-    unfinished ones (default: the study's). iterations: override the recipe's.
+    unfinished ones (default: the study's). iterations: override the recipe's. backbone_init
+    ("scratch" or "pretrained"), freeze_at: every model config's (``_pretrained`` folders).
     """
     recipe = study.recipe_for(quick)
     if iterations is not None:
@@ -244,20 +265,24 @@ def run_study(study: Study, seeds: int | None = None, *, workers: int = 2, sched
         raise ValueError(f"seeds and workers must be >= 1, got {seeds} and {workers}")
     workers = int(workers)
     resume = study.resume_default if resume is None else bool(resume)
-    suffix = "_quick" if quick else ""
-    command = command_line(study, seeds, workers, scheduler, quick, resume, out, data_root, runs_root, iterations)
+    data_suffix = "_quick" if quick else ""
+    suffix = data_suffix + init_suffix(backbone_init, freeze_at)
+    model_changes = {"backbone_init": backbone_init, "freeze_at": int(freeze_at)} if suffix != data_suffix else {}
+    command = command_line(study, seeds, workers, scheduler, quick, resume, out, data_root, runs_root, iterations,
+                           backbone_init, freeze_at)
     t0 = time.perf_counter()
     client = connect(scheduler, connect_timeout) if scheduler else None   # a bad address fails before the data
     with client if client is not None else contextlib.nullcontext():
         commit, dirty = git_commit()   # the code the runs start with (later commits do not change them)
-        data_dir = (Path(data_root) / f"{study.data_folder}{suffix}").resolve()
+        data_dir = (Path(data_root) / f"{study.data_folder}{data_suffix}").resolve()
         reused, stats, stats_text = ensure_data(study, data_dir, recipe, progress)
         data_seconds = time.perf_counter() - t0
         log(f"data {data_dir}: {'reused (same parameters)' if reused else 'generated'} in {data_seconds:.1f} s")
         log(stats_text)
         runs_dir = (Path(runs_root) / f"{study.runs_folder}{suffix}").resolve()
         jobs = [dict(study=study.name, variant=v.label, seed=s, data_dir=str(data_dir), recipe=recipe, resume=resume,
-                     run_dir=str(runs_dir / slug(v.label) / f"seed{s}"))
+                     run_dir=str(runs_dir / slug(v.label) / f"seed{s}"), **({"model_changes": model_changes}
+                                                                           if model_changes else {}))
                 for v in study.variants for s in range(seeds)]
         executor = describe(workers, len(jobs), scheduler)
         log(f"{study.title}: {len(jobs)} training(s) of {recipe['iterations']} iterations x {recipe['batch_size']} "
@@ -277,6 +302,7 @@ def run_study(study: Study, seeds: int | None = None, *, workers: int = 2, sched
         "paper_setting": study.paper_setting, "command": command, "seeds": list(range(seeds)),
         "git_commit": commit, "git_dirty": dirty, "quick": quick, "executor": executor, "recipe": recipe,
         "base": study.base, "design": study.design,
+        **({"backbone_init": backbone_init, "freeze_at": int(freeze_at)} if model_changes else {}),
         "data": {"dir": str(data_dir), "config": _config_dict(study.data), "train_images": recipe["train_images"],
                  "val_images": recipe["val_images"], "image_size": study.data.image_size if study.data else
                  study.image_size, "seed": DATA_SEED, "stats": stats},
@@ -307,5 +333,5 @@ def _config_dict(config):
     return config_to_dict(config)
 
 
-__all__ = ["DATA_SEED", "NOT_TRAIN", "Study", "Variant", "command_line", "ensure_data", "identity",
+__all__ = ["DATA_SEED", "NOT_TRAIN", "Study", "Variant", "command_line", "ensure_data", "identity", "init_suffix",
            "prepare_run_dir", "quiet", "run_job", "run_study", "slug", "train_config"]
