@@ -72,3 +72,17 @@ def array_module(x):
         import cupy  # noqa: PLC0415  (optional dependency)
         return cupy
     return np
+
+
+def file_pair(path, what: str, error=ValueError):
+    """(prefix.json, prefix.npz) of a weights or checkpoint pair given as its prefix, .npz or .json;
+    ``error`` naming the file and ``what`` it should be when either file is missing."""
+    from pathlib import Path  # noqa: PLC0415
+
+    path = Path(path)
+    prefix = path.with_suffix("") if path.suffix in (".npz", ".json") else path
+    js, npz = prefix.with_suffix(".json"), prefix.with_suffix(".npz")
+    for f in (js, npz):
+        if not f.is_file():
+            raise error(f"{f}: {what} not found")
+    return js, npz

@@ -44,6 +44,7 @@ import numpy as np
 
 from ..autodiff import functional as F
 from ..autodiff import nn
+from .._checks import file_pair
 from .backbone import BackboneConfig, ResNet
 
 BODY_FORMAT = "mrcnn_np-pretrained-body"
@@ -97,12 +98,7 @@ def save_body(classifier: BodyClassifier, prefix, info: dict) -> Path:
 def read_body(path) -> tuple:
     """(arrays {key: array}, info dict) of a body file (prefix, .npz or .json).
     ValueError naming the file when it is missing, unreadable or not a body file."""
-    path = Path(path)
-    prefix = path.with_suffix("") if path.suffix in (".npz", ".json") else path
-    js, npz = prefix.with_suffix(".json"), prefix.with_suffix(".npz")
-    for f in (js, npz):
-        if not f.is_file():
-            raise ValueError(f"{f}: pretrained body file not found")
+    js, npz = file_pair(path, "pretrained body file")
     try:
         info = json.loads(js.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mrcnn_np._checks import file_pair
+
 FORMAT = "mrcnn_np-checkpoint"
 _NAME = re.compile(r"^checkpoint_(\d{6,})\.json$")
 
@@ -117,12 +119,7 @@ def read_checkpoint(prefix) -> tuple[dict, dict, dict]:
 
     Raises CheckpointError (a ValueError) naming the file when a file is missing, truncated,
     not a checkpoint, or lacks ``iteration`` / ``model_config``."""
-    prefix = Path(prefix)
-    prefix = prefix.with_suffix("") if prefix.suffix in (".npz", ".json") else prefix
-    js, npz = prefix.with_suffix(".json"), prefix.with_suffix(".npz")
-    for f in (js, npz):
-        if not f.is_file():
-            raise CheckpointError(f"{f}: checkpoint file not found")
+    js, npz = file_pair(prefix, "checkpoint file", CheckpointError)
     meta = read_json(js, "checkpoint JSON")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{js}: not a mrcnn_np checkpoint (no 'format': '{FORMAT}')")
