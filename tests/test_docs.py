@@ -4,14 +4,14 @@ The code, tests, benchmarks, kernels and notebooks cite ``docs/REFERENCE.md §8.
 ``docs/REFERENCE.md section 11``, ``docs/DESIGN.md``, ``docs/PAPER_TABLES.md``. A clone of the
 repository must be self-contained, so this module checks, over every scanned file:
 
-  (a) every cited ``docs/NAME.md`` exists;
+  (a) every cited ``docs/<file>.md`` exists;
   (b) every cited section exists as a heading of that file (``## N.`` or ``### N.M``);
   (c) nothing cites a path outside the repository (``../shared``, ``/work/...``);
   (d) no citation uses a bare form (``REFERENCE §``, ``REFERENCE.md`` without ``docs/``).
 
 Each failure message lists every offending ``file:line``.
 
-Citation forms understood after ``docs/NAME.md`` (an optional closing backtick between):
+Citation forms understood after ``docs/<file>.md`` (an optional closing backtick between):
 ``§8``, ``§8.1``, ``section 8``, ``sections 7-8``, ``§7–8``, ``§6, §10``,
 ``§4, §10 and §11``.
 """
@@ -56,7 +56,7 @@ def _expand(first: str, last: str | None) -> list[str]:
 
 
 def parse_citations(line: str) -> list[tuple[str, list[str]]]:
-    """Every ``docs/NAME.md`` citation in ``line`` as (NAME.md, [section numbers cited])."""
+    """Every ``docs/<file>.md`` citation in ``line`` as (file name, [section numbers cited])."""
     found = []
     for m in _CITE.finditer(line):
         sections = []
@@ -180,7 +180,7 @@ def test_no_citation_outside_repository():
     offenders = [f"{_where(p, n)}: {m.group(0)!r} in {line.strip()[:100]!r}"
                  for p in scanned_files() for n, line in lines_of(p)
                  for m in _OUTSIDE.finditer(line)]
-    _fail_if(offenders, "paths outside the repository (cite docs/NAME.md instead)")
+    _fail_if(offenders, "paths outside the repository (cite docs/<file>.md instead)")
 
 
 def test_no_bare_citations():

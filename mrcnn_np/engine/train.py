@@ -51,7 +51,6 @@ from mrcnn_np.engine.checkpoint import latest_checkpoint, save_checkpoint, write
 from mrcnn_np.engine.data import BatchLoader
 from mrcnn_np.engine.evaluate import evaluate_model
 from mrcnn_np.engine.parallel import ShardWorkers, shard_sizes
-from mrcnn_np.engine.predict import predict_dataset
 from mrcnn_np.engine.resume import RESUME_FREE, jsonable, restore, snapshot
 from mrcnn_np.engine.run_folder import COLUMNS, RunFolder, log_columns, read_losses
 from mrcnn_np.engine.step import TrainingDiverged, train_step
@@ -307,5 +306,5 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
     return TrainResult(model=model, iteration=it, out_dir=out, completed=completed, evals=evals)
 
 
-__all__ = ["COLUMNS", "TrainConfig", "TrainResult", "TrainingDiverged", "evaluate_model", "log_columns",
-           "predict_dataset", "read_losses", "run_digest", "train", "train_config_from_dict"]
+__all__ = ["COLUMNS", "TrainConfig", "TrainResult", "TrainingDiverged", "log_columns",
+           "read_losses", "run_digest", "train", "train_config_from_dict"]
