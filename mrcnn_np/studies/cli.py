@@ -1,4 +1,5 @@
-"""The study subcommands of ``python -m mrcnn_np``: demo, ablate TABLE, keypoints — the same flags for each.
+"""The study subcommands of ``python -m mrcnn_np`` — demo, ablate TABLE, keypoints,
+pretrain-effect SETTING — with the same flags for each.
 
     --seeds N          seeds per variant, 0..N-1 (default: the study's: demo 1, ablate 3, keypoints 1; --quick 1)
     --workers N        runs at once in local processes, one thread each; 1 = one after the other here
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 
-from mrcnn_np.studies.registry import ABLATION_TABLES
+from mrcnn_np.studies.registry import ABLATION_TABLES, PRETRAIN_SETTINGS
 
 
 def _run(name: str, args) -> dict:
@@ -54,6 +55,18 @@ def cmd_ablate(args) -> None:
 def cmd_keypoints(args) -> None:
     report = _run("keypoints", args)
     print(f"wrote {', '.join(report['files'])} in {report['wall_seconds'] / 60:.1f} min")
+
+
+def cmd_pretrain_effect(args) -> None:
+    from mrcnn_np.studies.pretrain_effect import results_table  # noqa: PLC0415
+
+    if args.backbone_init != "scratch" or args.freeze_at:
+        raise ValueError("pretrain-effect compares both backbone inits itself; drop --backbone-init/--freeze-at")
+    for setting in (PRETRAIN_SETTINGS if args.setting == "all" else [args.setting]):
+        report = _run(f"pretrain_effect_{setting}", args)
+        print(f"\n{report['title']}, {len(report['seeds'])} seed(s), {report['wall_seconds'] / 60:.1f} min")
+        print(results_table(report))
+        print("wrote " + ", ".join(report["files"]))
 
 
 def add_study_options(p, count) -> None:
@@ -92,6 +105,11 @@ def add_study_commands(sub, count) -> None:
     p = sub.add_parser("keypoints", help="keypoint-only vs keypoint & mask on stick figures (paper Table 4)")
     add_study_options(p, count)
     p.set_defaults(func=cmd_keypoints)
+    p = sub.add_parser("pretrain-effect", help="scratch vs pretrained backbone body at equal wall time, "
+                                               "with learning curves (results/pretrain_effect_<setting>.md)")
+    p.add_argument("setting", choices=[*PRETRAIN_SETTINGS, "all"], help="which comparison (all: one after the other)")
+    add_study_options(p, count)
+    p.set_defaults(func=cmd_pretrain_effect)
 
 
-__all__ = ["add_study_commands", "add_study_options", "cmd_ablate", "cmd_demo", "cmd_keypoints"]
+__all__ = ["add_study_commands", "add_study_options", "cmd_ablate", "cmd_demo", "cmd_keypoints", "cmd_pretrain_effect"]

@@ -11,7 +11,7 @@ COMMON = ["--seeds", "3", "--workers", "1", "--scheduler", "tcp://h:1", "--resum
           "--out", "O", "--data-root", "D", "--runs-root", "R", "--no-progress"]
 
 
-@pytest.mark.parametrize("command", [["demo"], ["ablate", "roi"], ["keypoints"]])
+@pytest.mark.parametrize("command", [["demo"], ["ablate", "roi"], ["keypoints"], ["pretrain-effect", "c4"]])
 def test_the_same_flags_for_every_study(command):
     args = build_parser().parse_args(command + COMMON)
     assert (args.seeds, args.workers, args.scheduler, args.resume, args.quick, args.iters) == (3, 1, "tcp://h:1",
