@@ -12,7 +12,7 @@ pretrain-effect SETTING — with the same flags for each.
     --data-root DIR    data sets go to DIR/<study's data folder> (default: data)
     --runs-root DIR    run folders go to DIR/<study's runs folder> (default: runs)
     --no-progress      no progress bar while data is generated
-    --backbone-init    scratch (default) or pretrained: every run starts from the shipped body
+    --backbone-init    scratch or pretrained (the shipped body); default: the study's (demo: pretrained)
     --freeze-at K      with pretrained: keep the stem and K-1 stages fixed
 
 Parsing imports no numerics: the table names are ``registry.ABLATION_TABLES``.
@@ -60,7 +60,7 @@ def cmd_keypoints(args) -> None:
 def cmd_pretrain_effect(args) -> None:
     from mrcnn_np.studies.pretrain_effect import results_table  # noqa: PLC0415
 
-    if args.backbone_init != "scratch" or args.freeze_at:
+    if args.backbone_init is not None or args.freeze_at:
         raise ValueError("pretrain-effect compares both backbone inits itself; drop --backbone-init/--freeze-at")
     for setting in (PRETRAIN_SETTINGS if args.setting == "all" else [args.setting]):
         report = _run(f"pretrain_effect_{setting}", args)
@@ -86,9 +86,10 @@ def add_study_options(p, count) -> None:
     p.add_argument("--data-root", default="data", help="where the data sets go (default: data)")
     p.add_argument("--runs-root", default="runs", help="where the run folders go (default: runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar while data is generated")
-    p.add_argument("--backbone-init", choices=("scratch", "pretrained"), default="scratch",
+    p.add_argument("--backbone-init", choices=("scratch", "pretrained"), default=None,
                    help="start every run's backbone body from random weights or from the shipped pretrained "
-                        "body (docs/PRETRAINING.md; run folders and report get a _pretrained suffix; default: scratch)")
+                        "body (docs/PRETRAINING.md; default: the study's, pretrained for the demo, scratch for the "
+                        "tables; the other choice's run folders and report get a _scratch or _pretrained suffix)")
     p.add_argument("--freeze-at", type=int, choices=range(0, 6), default=0, metavar="K",
                    help="with --backbone-init pretrained: keep the stem (1), and res2 (2), ... fixed (default: 0)")
 

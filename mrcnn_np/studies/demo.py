@@ -1,9 +1,11 @@
 """``python -m mrcnn_np demo`` (``make demo``): the whole story in one command, in minutes.
 
 1. make (or reuse) the demo's synthetic shapes set (``DEMO_SHAPES``) and print its statistics;
-2. train the ``teaching`` preset from scratch with ``DEMO_RECIPE`` (Mask R-CNN §3.1's SGD
-   recipe, scaled down), every batch split over ``DEMO_WORKERS`` processes; running the demo
-   again reuses the finished run (or continues an unfinished one) when the recipe is the same;
+2. train the ``teaching`` preset with ``DEMO_RECIPE`` (Mask R-CNN §3.1's SGD recipe, scaled
+   down), its backbone body starting from the shipped pretrained one (``mrcnn_np/weights/``, as
+   the paper starts from ImageNet; ``--backbone-init scratch`` for random weights), every batch
+   split over ``DEMO_WORKERS`` processes; running the demo again reuses the finished run (or
+   continues an unfinished one) when the recipe is the same;
 3. evaluate on the validation set with COCO AP (boxes and masks; pycocotools) and print the
    table, beside the classical non-learned baseline of ``engine.baseline`` on the same images;
 4. save ``results/demo_predictions.png`` (ground truth above, predictions below) and
@@ -133,6 +135,8 @@ def format_markdown(report: dict) -> str:
         "",
         f"- data: `{d['dir']}`, {d['train_images']} training and {d['val_images']} validation images, seed {d['seed']}",
         f"- recipe: `{json.dumps(r['recipe'], default=list)}`, {r['step_workers']} processes per step",
+        f"- backbone body: {r.get('backbone_init', 'scratch')}"
+        + (f", frozen up to stage {r['freeze_at']}" if r.get("freeze_at") else ""),
         f"- run folder: `{r['run_folder']}` ({r['iterations_done']} iterations)",
         f"- command: `{r['command']}`; git commit: {commit_label(r)}",
         f"- wall time: {r['wall_seconds'] / 60:.1f} min (data {r['seconds']['data']:.0f} s, training and "
@@ -146,7 +150,8 @@ STUDY = Study(name="demo", title="Demo: the teaching preset", command="demo", va
               summary=lambda r: f"mask AP {r['metrics']['mask_AP'] / 100:.3f}, box AP {r['metrics']['box_AP'] / 100:.3f}",
               data_folder="shapes_demo", runs_folder="demo", stem="demo_metrics", dataset="shapes",
               data=ShapesConfig(image_size=IMAGE_SIZE, **DEMO_SHAPES),
-              train_kwargs={"workers": DEMO_WORKERS, "progress": None}, resume_default=True, show_training=True)
+              train_kwargs={"workers": DEMO_WORKERS, "progress": None}, resume_default=True, show_training=True,
+              backbone_init="pretrained")
 
 __all__ = ["DEMO_RECIPE", "DEMO_SHAPES", "DEMO_WORKERS", "QUICK_RECIPE", "RECIPE", "STUDY", "format_markdown",
            "summary_lines"]

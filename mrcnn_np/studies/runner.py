@@ -19,9 +19,10 @@ model config, score a trained model, write the markdown). Everything else is her
    commit the runs started from, wall times; ``<out>/<stem>.json`` and ``.md``. ``quick``
    runs the study's tiny recipe into ``*_quick`` folders and files, never replacing results.
 5. ``backbone_init="pretrained"`` (and ``freeze_at``) start every run from the shipped
-   pretrained body (``detection/pretrained.py``); the run folders and the report then get a
-   ``_pretrained`` (``_pretrained_freeze<k>``) suffix, so they never replace the scratch runs,
-   and the data set is the same.
+   pretrained body (``detection/pretrained.py``), ``"scratch"`` from random weights. Each study
+   has a default (``Study.backbone_init``: the demo's is pretrained, the tables' scratch); the
+   other choice gets a ``_pretrained`` or ``_scratch`` suffix on the run folders and the report
+   (and ``_freeze<k>``), so it never replaces the default's runs, and the data set is the same.
 
 Shapes::
 
@@ -88,6 +89,7 @@ class Study:
     paper_table: str = ""
     paper_setting: str = ""
     design: str = ""                # why this data set lets the effect show
+    backbone_init: str = "scratch"  # where the body starts unless told: "scratch" or "pretrained"
     base: dict = field(default_factory=dict)          # model changes for every variant
     extra: dict = field(default_factory=dict)         # copied into the report
     summary: Callable = None        # result -> the words of its progress line
@@ -217,25 +219,24 @@ def ensure_data(study: Study, data_dir: Path, recipe: dict, progress: bool = Tru
     return reused, stats, format_statistics(stats)
 
 
-def init_suffix(backbone_init: str = "scratch", freeze_at: int = 0) -> str:
-    """The suffix of the run folders and report of runs from a pretrained body ("" from scratch)."""
-    if backbone_init == "scratch":
-        if freeze_at:
-            raise ValueError("--freeze-at needs --backbone-init pretrained (a random stem would stay random)")
-        return ""
-    if backbone_init != "pretrained":
+def init_suffix(backbone_init: str = "scratch", freeze_at: int = 0, default: str = "scratch") -> str:
+    """The suffix of the run folders and report of runs whose body starts otherwise than the study's
+    ``default`` ("" for the default, unfrozen)."""
+    if backbone_init not in ("scratch", "pretrained"):
         raise ValueError(f"backbone_init must be 'scratch' or 'pretrained' for a study, got {backbone_init!r}")
-    return "_pretrained" + (f"_freeze{int(freeze_at)}" if freeze_at else "")
+    if backbone_init == "scratch" and freeze_at:
+        raise ValueError("--freeze-at needs --backbone-init pretrained (a random stem would stay random)")
+    return ("" if backbone_init == default else f"_{backbone_init}") + (f"_freeze{int(freeze_at)}" if freeze_at else "")
 
 
 def command_line(study: Study, seeds, workers=2, scheduler=None, quick=False, resume=None, out="results",
-                 data_root="data", runs_root="runs", iterations=None, backbone_init="scratch", freeze_at=0) -> str:
+                 data_root="data", runs_root="runs", iterations=None, backbone_init=None, freeze_at=0) -> str:
     """The command that runs exactly this (recorded in the report)."""
     parts = ["python -m mrcnn_np", study.command, f"--seeds {seeds}"]
     parts += [f"--scheduler {scheduler}"] if scheduler else [f"--workers {workers}"]
     parts += [f"--iters {iterations}"] if iterations is not None else []
     parts += ["--quick"] * bool(quick)
-    parts += [f"--backbone-init {backbone_init}"] if backbone_init != "scratch" else []
+    parts += [f"--backbone-init {backbone_init}"] if backbone_init not in (None, study.backbone_init) else []
     parts += [f"--freeze-at {freeze_at}"] if freeze_at else []
     if resume is not None and bool(resume) != study.resume_default:
         parts.append("--resume" if resume else "--no-resume")
@@ -246,14 +247,14 @@ def command_line(study: Study, seeds, workers=2, scheduler=None, quick=False, re
 def run_study(study: Study, seeds: int | None = None, *, workers: int = 2, scheduler: str | None = None,
               resume: bool | None = None, quick: bool = False, out="results", data_root="data", runs_root="runs",
               iterations: int | None = None, progress: bool = True, log=print,
-              connect_timeout: float = 10.0, backbone_init: str = "scratch", freeze_at: int = 0) -> dict:
+              connect_timeout: float = 10.0, backbone_init: str | None = None, freeze_at: int = 0) -> dict:
     """Run every (variant, seed) of ``study``, write the .json and .md, return the report.
 
     seeds: how many (0, 1, ..., seeds - 1; default the recipe's ``seeds``, else 1). workers:
     runs at once in local processes (1: in this process). scheduler: a Dask scheduler address
     (then the cluster decides). resume: reuse finished runs of the same identity, continue
     unfinished ones (default: the study's). iterations: override the recipe's. backbone_init
-    ("scratch" or "pretrained"), freeze_at: every model config's (``_pretrained`` folders).
+    ("scratch" or "pretrained"; default: the study's), freeze_at: every model config's.
     """
     recipe = study.recipe_for(quick)
     if iterations is not None:
@@ -266,8 +267,10 @@ def run_study(study: Study, seeds: int | None = None, *, workers: int = 2, sched
     workers = int(workers)
     resume = study.resume_default if resume is None else bool(resume)
     data_suffix = "_quick" if quick else ""
-    suffix = data_suffix + init_suffix(backbone_init, freeze_at)
-    model_changes = {"backbone_init": backbone_init, "freeze_at": int(freeze_at)} if suffix != data_suffix else {}
+    backbone_init = study.backbone_init if backbone_init is None else backbone_init
+    suffix = data_suffix + init_suffix(backbone_init, freeze_at, study.backbone_init)
+    model_changes = ({"backbone_init": backbone_init, "freeze_at": int(freeze_at)}
+                     if backbone_init != "scratch" or freeze_at else {})
     command = command_line(study, seeds, workers, scheduler, quick, resume, out, data_root, runs_root, iterations,
                            backbone_init, freeze_at)
     t0 = time.perf_counter()
