@@ -8,7 +8,9 @@ module copies the body into the package (``mrcnn_np/weights/NAME.npz/.json``, wh
 
     python -m mrcnn_np.studies.pretrain_report runs/pretrain/teaching [...] --ship --out results
 
-The report's numbers are read from the run folders; nothing is typed by hand.
+The report's numbers are read from the run folders; nothing is typed by hand. When ``--out``
+already holds the reports of ``python -m mrcnn_np pretrain-effect`` (scratch vs pretrained at
+equal wall time), their summary is added as a last section.
 """
 
 from __future__ import annotations
@@ -55,7 +57,48 @@ def ship(run: Path, weights_dir: Path = WEIGHTS_DIR, overwrite: bool = False) ->
     return prefix
 
 
-def format_markdown(rows: list) -> str:
+def effect_rows(results: Path) -> list:
+    """One row per ``results/pretrain_effect_<setting>.json`` there (written by ``python -m mrcnn_np
+    pretrain-effect``): scratch and pretrained mask AP / AP75 (mean, std, seeds) and training seconds."""
+    from mrcnn_np.studies.registry import PRETRAIN_SETTINGS  # noqa: PLC0415
+
+    rows = []
+    for setting in PRETRAIN_SETTINGS:
+        path = Path(results) / f"pretrain_effect_{setting}.json"
+        if not path.is_file():
+            continue
+        rep = json.loads(path.read_text())
+        v = {x["label"]: x for x in rep["variants"]}
+        secs = {label: [r["train_seconds_measured"] for r in rep["runs"] if r["variant"] == label and r.get("metrics")]
+                for label in v}
+        rows.append({"setting": setting, "title": rep["title"], "iterations": rep["recipe"]["iterations"],
+                     "seeds": len(rep["seeds"]), "figure": f"pretrain_effect_{setting}.png",
+                     **{f"{label}_{m}": v[label]["ours"][m] for label in v for m in ("mask_AP", "mask_AP75")},
+                     **{f"{label}_seconds": sum(s) / len(s) if s else None for label, s in secs.items()}})
+    return rows
+
+
+def _effect_section(effects: list) -> list:
+    from mrcnn_np.studies.report import fmt_pm  # noqa: PLC0415
+
+    if not effects:
+        return []
+    lines = ["", "## What the pretrained body buys: scratch vs pretrained at equal wall time", "",
+             "COCO mask AP x 100, mean ± std over seeds; both start the same recipe, nothing frozen, so a step costs "
+             "the same (mean training seconds per run in the last columns). Details, learning curves and per-run "
+             "numbers: `results/pretrain_effect_<setting>.md` (`python -m mrcnn_np pretrain-effect all --seeds 3`).",
+             "", "| setting | iterations | seeds | mask AP scratch | pretrained | AP75 scratch | pretrained | "
+             "training s scratch | pretrained |", "|---|---|---|---|---|---|---|---|---|"]
+    for e in effects:
+        secs = [f"{e[k]:.0f}" if e.get(k) is not None else "–" for k in ("scratch_seconds", "pretrained_seconds")]
+        lines.append(f"| {e['setting']} | {e['iterations']} | {e['seeds']} | {fmt_pm(e['scratch_mask_AP'])} | "
+                     f"{fmt_pm(e['pretrained_mask_AP'])} | {fmt_pm(e['scratch_mask_AP75'])} | "
+                     f"{fmt_pm(e['pretrained_mask_AP75'])} | {secs[0]} | {secs[1]} |")
+    lines += [""] + [f"![{e['title']}]({e['figure']})" for e in effects]
+    return lines
+
+
+def format_markdown(rows: list, effects: list = ()) -> str:
     lines = ["# Pretrained bodies (docs/PRETRAINING.md)", "",
              "Top-1 accuracy of each body's classifier on the held-out split of the synthetic classification "
              "set (chance: 1 / classes). Written by `python -m mrcnn_np.studies.pretrain_report` from the run "
@@ -76,6 +119,7 @@ def format_markdown(rows: list) -> str:
         if r["curve"]:
             lines.append("- top-1 during training: " + ", ".join(f"{e['top1']:.3f} @ {e['iteration']}"
                                                                  for e in r["curve"]))
+    lines += _effect_section(list(effects))
     return "\n".join(lines) + "\n"
 
 
@@ -97,8 +141,9 @@ def main(argv=None, weights_dir: Path = WEIGHTS_DIR) -> int:
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "pretrain.json").write_text(json.dumps({"bodies": rows}, indent=1) + "\n")
-    (out / "pretrain.md").write_text(format_markdown(rows))
+    effects = effect_rows(out)          # the pretrain-effect reports already in --out, if any
+    (out / "pretrain.json").write_text(json.dumps({"bodies": rows, "effect": effects}, indent=1) + "\n")
+    (out / "pretrain.md").write_text(format_markdown(rows, effects))
     print(f"wrote {out / 'pretrain.md'}, {out / 'pretrain.json'}")
     return 0
 

@@ -50,3 +50,21 @@ def test_a_folder_that_is_no_finished_run_is_one_error_line(tmp_path, capsys):
     assert pretrain_report.main([str(tmp_path), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "body.json" in err[0]
+
+
+def test_the_effect_reports_in_out_are_summarised(run, tmp_path):
+    out = tmp_path / "results"
+    assert main(["pretrain-effect", "c4", "--quick", "--workers", "1", "--out", str(out), "--data-root",
+                 str(tmp_path / "d"), "--runs-root", str(tmp_path / "runs"), "--no-progress"]) == 0
+    # the quick report stands in for a real one under the real name
+    (out / "pretrain_effect_c4_quick.json").rename(out / "pretrain_effect_c4.json")
+    assert pretrain_report.main([str(run), "--out", str(out)]) == 0
+    rep = json.loads((out / "pretrain.json").read_text())
+    effect = json.loads((out / "pretrain_effect_c4.json").read_text())
+    assert [e["setting"] for e in rep["effect"]] == ["c4"]
+    want = {v["label"]: v["ours"]["mask_AP"] for v in effect["variants"]}
+    assert rep["effect"][0]["scratch_mask_AP"] == want["scratch"]
+    assert rep["effect"][0]["pretrained_mask_AP"] == want["pretrained"]
+    md = (out / "pretrain.md").read_text()
+    assert "## What the pretrained body buys" in md and "| c4 | 4 | 1 |" in md
+    assert "![Pretrained vs scratch: a one-level C4 model](pretrain_effect_c4.png)" in md
