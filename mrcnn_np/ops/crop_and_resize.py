@@ -112,7 +112,7 @@ def crop_and_resize_tf(image, boxes, box_ind, crop_size, *, method="bilinear",
     n, _, h, w = x.shape
     ch, cw = as_pair(crop_size, "crop_size")
     nearest, fill = _check_method(method), _check_fill(extrapolation_value)
-    boxes = check_array(boxes, "boxes", ndim=2, last_dim=4, kinds="f", finite=True).astype(x.dtype)
+    boxes = check_array(boxes, "boxes", ndim=2, last_dim=4, kinds="fiu", finite=True).astype(x.dtype)
     box_ind = np.asarray(box_ind)
     if box_ind.shape != (len(boxes),) or (box_ind.size and box_ind.dtype.kind not in "iu"):
         raise ValueError(f"box_ind must be an integer array of shape ({len(boxes)},), "
