@@ -25,7 +25,7 @@ feature cells and dividing by the map's ``(H - 1, W - 1)``: ``y1_n = y1 * spatia
 TF maps ``y_n`` back to ``y_n * (H - 1)``, so the samples land at
 ``y1 * spatial_scale + i * (y2 - y1) * spatial_scale / (CH - 1)`` on the feature map -- which is
 what we compute, directly, without the round trip (it also works for H = 1). Matterport
-normalised by the *image's* ``(H_img - 1)`` instead, a sub-cell stretch that we do not copy
+normalised by the *image's* ``(H_img - 1)`` instead, a sub-cell shrink that we do not copy
 (docs/REFERENCE.md §8.5). :func:`crop_and_resize_tf` takes TF's own arguments.
 
 Gradients flow to the input only (the RoIs and extrapolation_value get none): each output
