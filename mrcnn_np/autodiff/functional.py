@@ -189,11 +189,11 @@ from .layers import linear, max_pool2d, relu, upsample_nearest  # noqa: E402
 from .losses import (binary_cross_entropy_with_logits, cross_entropy, smooth_l1_loss,  # noqa: E402
                      spatial_softmax_cross_entropy)
 from .norm import frozen_batch_norm, group_norm  # noqa: E402
-from .roi import roi_align, roi_pool, roi_warp  # noqa: E402
+from .roi import crop_and_resize, roi_align, roi_pool, roi_warp  # noqa: E402
 
 __all__ += ["conv2d", "conv_transpose2d", "linear", "relu", "max_pool2d", "upsample_nearest",
             "group_norm", "frozen_batch_norm", "sigmoid", "softmax", "log_softmax",
             "cross_entropy", "smooth_l1_loss", "binary_cross_entropy_with_logits",
-            "spatial_softmax_cross_entropy", "roi_align", "roi_pool", "roi_warp"]
+            "spatial_softmax_cross_entropy", "roi_align", "roi_pool", "roi_warp", "crop_and_resize"]
 from .upsample import upsample_bilinear  # noqa: E402
 __all__ += ["upsample_bilinear"]

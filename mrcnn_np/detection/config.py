@@ -1,7 +1,8 @@
 """Configuration: frozen dataclasses, passed as values, and the named presets.
 
 Every ablation knob of the paper is a plain field: ``roi_heads.roi_op`` ("roipool" |
-"roiwarp" | "roialign") and ``roi_heads.aggregation`` (Table 2c/d), ``mask_head.loss``
+"roiwarp" | "roialign", and TensorFlow's "crop_and_resize" beside them) and
+``roi_heads.aggregation`` (Table 2c/d), ``mask_head.loss``
 ("sigmoid" | "softmax", Table 2b), ``mask_head.class_agnostic``, ``mask_head.kind``
 ("fcn" | "mlp", Table 2e), ``architecture`` ("fpn" | "c4" | "c5", Table 2a/d) and
 ``backbone.layers`` (depth), plus ``mask_on`` and ``keypoint_on`` (§5) for the branches.
@@ -59,8 +60,8 @@ class RPNConfig:
 
 @dataclass(frozen=True)
 class RoIHeadsConfig:
-    roi_op: str = "roialign"          # "roialign" | "roiwarp" | "roipool"   (Table 2c)
-    aggregation: str | None = None    # "avg" | "max"; None: avg for RoIAlign, max otherwise
+    roi_op: str = "roialign"          # "roialign" | "roiwarp" | "roipool" | "crop_and_resize" (Table 2c)
+    aggregation: str | None = None    # "avg" | "max"; None: avg for RoIAlign, max otherwise (crop_and_resize: None only)
     aligned: bool = False             # torchvision's detection models use the legacy False
     sampling_ratio: int = 2
     box_pool_size: int = 7            # FPN / C5 box head input (C4: res5 reads mask_head.pool_size)
@@ -145,8 +146,12 @@ class MaskRCNNConfig:
             raise ValueError(f"architecture must be 'fpn', 'c4' or 'c5', got {self.architecture!r}")
         if self.num_classes < 2:
             raise ValueError(f"num_classes counts the background and must be >= 2, got {self.num_classes}")
-        if self.roi_heads.roi_op not in ("roialign", "roiwarp", "roipool"):
-            raise ValueError(f"roi_op must be 'roialign', 'roiwarp' or 'roipool', got {self.roi_heads.roi_op!r}")
+        if self.roi_heads.roi_op not in ("roialign", "roiwarp", "roipool", "crop_and_resize"):
+            raise ValueError(f"roi_op must be 'roialign', 'roiwarp', 'roipool' or 'crop_and_resize', "
+                             f"got {self.roi_heads.roi_op!r}")
+        if self.roi_heads.roi_op == "crop_and_resize" and self.roi_heads.aggregation is not None:
+            raise ValueError("roi_heads.aggregation must be None with roi_op='crop_and_resize' (one sample "
+                             f"per output cell, nothing to aggregate), got {self.roi_heads.aggregation!r}")
         if self.mask_head.kind not in ("fcn", "mlp"):
             raise ValueError(f"mask_head.kind must be 'fcn' or 'mlp', got {self.mask_head.kind!r}")
         if self.mask_head.loss not in ("sigmoid", "softmax"):

@@ -16,7 +16,9 @@ torchvision's details (``MultiScaleRoIAlign``; docs/REFERENCE.md section 9), kep
   * with a single level no mapping is done;
   * each RoI is pooled from its level with that level's spatial_scale; output row i is RoI i.
 
-Any of the three RoI ops of Table 2c can do the pooling (``roi_op``). The forward pass returns
+Any of the three RoI ops of Table 2c can do the pooling (``roi_op``), or TensorFlow's
+``crop_and_resize`` ("crop_and_resize", no aggregation: one edge-to-edge sample per output
+cell, cropped straight to PH x PW as matterport's Keras model did). The forward pass returns
 the level of every RoI and, for max aggregations, the argmax, which is all the bookkeeping
 :func:`pooler_backward` needs to route the gradient of each RoI back to its own level.
 :func:`pool_rois` records the two on the autodiff tape (the heads call it).
@@ -36,17 +38,31 @@ import numpy as np
 
 from .._checks import check_boxes, check_rois
 from ..autodiff.tensor import make_result
+from ..ops.crop_and_resize import crop_and_resize, crop_and_resize_backward
 from ..ops.roi_align import roi_align, roi_align_backward
 from ..ops.roi_pool import roi_pool, roi_pool_backward
 from ..ops.roi_warp import roi_warp, roi_warp_backward
 
-ROI_OPS = ("roialign", "roiwarp", "roipool")
-DEFAULT_AGGREGATION = {"roialign": "avg", "roiwarp": "max", "roipool": "max"}
+ROI_OPS = ("roialign", "roiwarp", "roipool", "crop_and_resize")
+DEFAULT_AGGREGATION = {"roialign": "avg", "roiwarp": "max", "roipool": "max", "crop_and_resize": None}
+
+
+def _crop_forward(input, rois, output_size, spatial_scale, *, return_argmax=False, impl=None):
+    """crop_and_resize in the pooler's calling convention (no argmax: it has no bins)."""
+    out = crop_and_resize(input, rois, output_size, spatial_scale, impl=impl)
+    return (out, None) if return_argmax else out
+
+
+def _crop_backward(grad, rois, input_shape, output_size, spatial_scale, *, argmax=None, impl=None):
+    return crop_and_resize_backward(grad, rois, input_shape, output_size, spatial_scale, impl=impl)
+
+
 # Each op's forward and backward, and the keyword arguments it takes besides the common
 # (input, rois, output_size, spatial_scale) -- every backward takes ``argmax=`` by keyword.
 _OPS = {"roialign": (roi_align, roi_align_backward, ("sampling_ratio", "aligned", "aggregation")),
         "roiwarp": (roi_warp, roi_warp_backward, ("sampling_ratio", "aggregation")),
-        "roipool": (roi_pool, roi_pool_backward, ())}
+        "roipool": (roi_pool, roi_pool_backward, ()),
+        "crop_and_resize": (_crop_forward, _crop_backward, ())}
 
 
 def infer_scale(feature_size: int, image_size: int) -> float:
@@ -94,6 +110,9 @@ def _check_op(roi_op, aggregation):
     aggregation = DEFAULT_AGGREGATION[roi_op] if aggregation is None else aggregation
     if roi_op == "roipool" and aggregation != "max":
         raise ValueError("roi_op='roipool' is a max pooling; aggregation must be 'max'")
+    if roi_op == "crop_and_resize" and aggregation is not None:
+        raise ValueError("roi_op='crop_and_resize' takes one sample per output cell and has no "
+                         f"aggregation; aggregation must be None, got {aggregation!r}")
     return aggregation
 
 
@@ -118,8 +137,9 @@ def multiscale_roi_pool(features, rois, output_size, scales, *, sampling_ratio=2
 
     features: list of L maps (N, C, H_l, W_l), finest first. rois: (K, 5) image pixels.
     scales: spatial_scale per level (see :func:`infer_scales`). roi_op: "roialign" |
-    "roiwarp" | "roipool"; aggregation: "avg" | "max" (default: avg for RoIAlign, max for
-    the others). aligned: RoIAlign only. argmax is None for "avg".
+    "roiwarp" | "roipool" | "crop_and_resize"; aggregation: "avg" | "max" (default: avg for
+    RoIAlign, max for RoIWarp and RoIPool; None, the only choice, for crop_and_resize).
+    aligned: RoIAlign only. argmax is None unless the aggregation is "max".
     """
     aggregation = _check_op(roi_op, aggregation)
     if len(features) == 0 or len(features) != len(scales):

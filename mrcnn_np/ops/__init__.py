@@ -12,7 +12,9 @@ from .boxes import (BoxCoder, box_area, box_convert, box_iou, clip_boxes_to_imag
                     remove_small_boxes)
 from .nms import batched_nms, nms  # noqa: E402,F401
 
-# --- RoI ops: RoIPool, RoIWarp, RoIAlign (ops/roi_*.py) ---
+# --- RoI ops: RoIPool, RoIWarp, RoIAlign (ops/roi_*.py), TF's crop_and_resize ---
+from .crop_and_resize import (crop_and_resize, crop_and_resize_backward,  # noqa: E402,F401
+                              crop_and_resize_tf)
 from .roi_align import roi_align, roi_align_backward  # noqa: E402,F401
 from .roi_pool import roi_pool, roi_pool_backward  # noqa: E402,F401
 from .roi_warp import quantize_rois, roi_warp, roi_warp_backward  # noqa: E402,F401

@@ -10,7 +10,9 @@ Every heavy op exists as twins that compute the same numbers, named ``<op>_<impl
 
 and one table per op maps the ``impl=`` name to its twin, e.g.
 ``ROI_ALIGN = {"reference": roi_align_reference, ..., "cupy": roi_align_cuda}``
-(the key of the CUDA twin is "cupy", the name ``impl=`` has always used). The CPU twins
+(the key of the CUDA twin is "cupy", the name ``impl=`` has always used). An op with no
+CUDA twin (``crop_and_resize``) leaves "cupy" out of its table, so :func:`resolve_impl`
+refuses it, and a CuPy array, with a ValueError naming the choices. The CPU twins
 of an op share an internal signature (arguments already checked); the CUDA twin takes the
 public arguments and checks them itself, because CuPy arrays must not be converted to
 NumPy on the way. Public functions take ``impl=None`` and call :func:`resolve_impl`;

@@ -41,3 +41,28 @@ def test_roi_align_wrapper_equals_op_and_rois_get_no_grad():
     np.testing.assert_array_equal(out.data, roi_align(x, ROIS.astype(np.float32), 2, 0.5, -1))
     out.sum().backward()
     assert t.grad.shape == x.shape and t.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("size, fill", [((3, 2), 0.0), (1, -2.0), ((4, 4), 0.5)])
+def test_crop_and_resize_gradcheck(seed, size, fill):
+    """Against float64 central differences; ROIS plus a box partly outside (extrapolated cells)."""
+    rois = np.concatenate([ROIS, [[1, -2.3, 5.1, 3.7, 9.6]]])
+    x = np.random.default_rng(seed).standard_normal((2, 2, 8, 8))
+    gradcheck(lambda x: F.crop_and_resize(x, rois, size, 1.0, extrapolation_value=fill), [x])
+    gradcheck(lambda x: F.crop_and_resize(x, rois * [1, 2, 2, 2, 2], size, 0.5), [x])
+
+
+def test_crop_and_resize_wrapper_equals_op_and_rois_get_no_grad():
+    from mrcnn_np.ops import crop_and_resize, crop_and_resize_backward
+    x = np.random.default_rng(0).standard_normal((2, 3, 8, 8)).astype(np.float32)
+    rois = Tensor(ROIS.astype(np.float32), requires_grad=True)
+    t = Tensor(x, requires_grad=True)
+    out = F.crop_and_resize(t, rois, (3, 4), 0.5, extrapolation_value=1.0)
+    np.testing.assert_array_equal(out.data, crop_and_resize(x, ROIS.astype(np.float32), (3, 4), 0.5,
+                                                            extrapolation_value=1.0))
+    g = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
+    out.backward(g)
+    np.testing.assert_array_equal(t.grad, crop_and_resize_backward(g, ROIS.astype(np.float32), x.shape,
+                                                                   (3, 4), 0.5))
+    assert rois.grad is None

@@ -5,7 +5,7 @@ import pytest
 
 from mrcnn_np.detection.pooler import (infer_scales, level_range, map_levels,
                                        multiscale_roi_pool, pooler_backward)
-from mrcnn_np.ops import roi_align, roi_pool, roi_warp
+from mrcnn_np.ops import crop_and_resize, crop_and_resize_backward, roi_align, roi_pool, roi_warp
 
 
 def _box(s):
@@ -38,7 +38,7 @@ def _rois(rng, k=30):
 
 
 @pytest.mark.parametrize("roi_op, op", [("roialign", roi_align), ("roiwarp", roi_warp),
-                                        ("roipool", roi_pool)])
+                                        ("roipool", roi_pool), ("crop_and_resize", crop_and_resize)])
 def test_each_roi_pooled_from_its_level(rng, roi_op, op):
     feats, scales = _pyramid(rng)
     rois = _rois(rng)
@@ -46,12 +46,12 @@ def test_each_roi_pooled_from_its_level(rng, roi_op, op):
     np.testing.assert_array_equal(levels, map_levels(rois[:, 1:], 2, 5))
     assert len(np.unique(levels)) > 1
     for i, lvl in enumerate(levels):
-        if roi_op == "roipool":
+        if roi_op in ("roipool", "crop_and_resize"):   # no sampling_ratio: crop_and_resize is 7 x 7 samples
             ref = op(feats[lvl], rois[i:i + 1], 7, scales[lvl])
         else:
             ref = op(feats[lvl], rois[i:i + 1], 7, scales[lvl], 2)
         np.testing.assert_array_equal(pooled[i:i + 1], ref)
-    assert (argmax is None) == (roi_op == "roialign")
+    assert (argmax is None) == (roi_op in ("roialign", "crop_and_resize"))
 
 
 def test_single_level_skips_mapping(rng):
@@ -87,12 +87,27 @@ def test_backward_max_routes_through_argmax(rng, roi_op):
                                                rel=1e-10)
 
 
+def test_crop_and_resize_backward_goes_to_each_level(rng):
+    feats, scales = _pyramid(rng)
+    rois = _rois(rng, 20)
+    pooled, levels, argmax = multiscale_roi_pool(feats, rois, 7, scales, roi_op="crop_and_resize")
+    assert argmax is None and len(np.unique(levels)) > 1
+    g = rng.standard_normal(pooled.shape)
+    grads = pooler_backward(g, rois, levels, [f.shape for f in feats], scales, 7, roi_op="crop_and_resize")
+    for lvl, (f, gr) in enumerate(zip(feats, grads)):
+        idx = np.nonzero(levels == lvl)[0]
+        np.testing.assert_array_equal(gr, crop_and_resize_backward(g[idx], rois[idx], f.shape, 7, scales[lvl]))
+    assert np.vdot(pooled, g) == pytest.approx(sum(np.vdot(f, gr) for f, gr in zip(feats, grads)), rel=1e-10)
+
+
 def test_bad_arguments():
     feats = [np.zeros((1, 1, 8, 8))]
     with pytest.raises(ValueError, match="roi_op"):
         multiscale_roi_pool(feats, np.zeros((0, 5)), 2, [1.0], roi_op="roimax")
     with pytest.raises(ValueError, match="aggregation"):
         multiscale_roi_pool(feats, np.zeros((0, 5)), 2, [1.0], roi_op="roipool", aggregation="avg")
+    with pytest.raises(ValueError, match="aggregation must be None"):
+        multiscale_roi_pool(feats, np.zeros((0, 5)), 2, [1.0], roi_op="crop_and_resize", aggregation="avg")
     with pytest.raises(ValueError, match="same non-zero length"):
         multiscale_roi_pool(feats, np.zeros((0, 5)), 2, [1.0, 0.5])
 
@@ -114,7 +129,7 @@ def test_live_against_multiscale_roi_align(rng):
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("roi_op", ["roialign", "roiwarp", "roipool"])
+@pytest.mark.parametrize("roi_op", ["roialign", "roiwarp", "roipool", "crop_and_resize"])
 def test_pool_rois_is_the_one_tape_wrapper(rng, roi_op):
     """pool_rois (the heads import it from here) records multiscale_roi_pool on the tape;
     its backward gives each level exactly pooler_backward's gradient."""
