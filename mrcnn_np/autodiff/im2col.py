@@ -149,7 +149,8 @@ def col2im_numpy(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
 # ------------------------------------------------------------------ numba (CPU default)
 # Both kernels work on one (image, channel) plane at a time through a zero-padded copy of
 # it, so the inner loops need no bounds tests: with unit stride they are plain contiguous
-# copies/additions that LLVM vectorises (measured: col2im of a teaching step 15 -> ~6 ms).
+# copies/additions that LLVM vectorises (measured on the 3x3 layers of one teaching step:
+# col2im 14.8 -> 12.5 ms; im2col 7.5 ms against the NumPy twin's 8.4 ms).
 @njit(cache=True, inline="always")
 def _padded_plane(x, n, c, ph, pw):
     """x[n, c] inside a zero border of ph rows and pw columns."""
