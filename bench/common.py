@@ -70,6 +70,17 @@ def gemm_gflops(n: int = 1024, dtype=np.float32, repeat: int = 5) -> float:
     return 2 * n**3 / t / 1e9
 
 
+def blas_kernel() -> str:
+    """The BLAS library and the kernel it picked for this CPU (threadpoolctl), e.g. "openblas SkylakeX"."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "(install threadpoolctl to see which kernel runs)"
+    found = [f"{i.get('internal_api')} {i.get('architecture')}" for i in threadpool_info()
+             if i.get("user_api") == "blas"]
+    return ", ".join(found) or "(none found)"
+
+
 def machine_report() -> str:
     """One paragraph about the machine and its BLAS, measured in this run."""
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, "

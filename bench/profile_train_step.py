@@ -204,9 +204,11 @@ def main():
     from mrcnn_np.autodiff.optim import SGD
     from mrcnn_np.detection.config import preset, with_fields
     from mrcnn_np.detection.mask_rcnn import MaskRCNN
+    from mrcnn_np.memory import keep_freed_memory
     from mrcnn_np.threads import set_num_threads
 
     set_num_threads(args.threads)
+    keep_freed_memory()           # as the training processes run (mrcnn_np.memory)
     print(machine_report())
     changes = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     model = MaskRCNN(with_fields(preset("teaching"), **changes), seed=0)

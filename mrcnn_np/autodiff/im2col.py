@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..gpu.conv import col2im_cuda, im2col_cuda
-from ..ops.dispatch import is_cupy, resolve_impl
+from ..ops.dispatch import resolve_impl
 
 __all__ = ["im2col", "col2im", "conv_output_shape", "conv_params", "pair", "IM2COL", "COL2IM"]
 
@@ -147,79 +147,80 @@ def col2im_numpy(cols, x_shape, k, s, p, d, Ho, Wo, oh0, oh1, out=None):
 
 
 # ------------------------------------------------------------------ numba (CPU default)
+# Both kernels work on one (image, channel) plane at a time through a zero-padded copy of
+# it, so the inner loops need no bounds tests: with unit stride they are plain contiguous
+# copies/additions that LLVM vectorises (measured on the 3x3 layers of one teaching step:
+# col2im 14.8 -> 12.5 ms; im2col 7.5 ms against the NumPy twin's 8.4 ms).
 @njit(cache=True, inline="always")
-def _valid_range(start, step, size, count):
-    """First and one-past-last b in [0, count) with 0 <= start + b*step < size."""
-    lo = 0
-    if start < 0:
-        lo = (-start + step - 1) // step
-    hi = count
-    last = size - 1 - start
-    if last < 0:
-        hi = 0
-    else:
-        hi = min(count, last // step + 1)
-    return lo, max(lo, hi)
+def _padded_plane(x, n, c, ph, pw):
+    """x[n, c] inside a zero border of ph rows and pw columns."""
+    H, W = x.shape[2], x.shape[3]
+    buf = np.zeros((H + 2 * ph, W + 2 * pw), x.dtype)
+    for h in range(H):
+        for w in range(W):
+            buf[ph + h, pw + w] = x[n, c, h, w]
+    return buf
 
 
 @njit(cache=True, inline="always")
 def _im2col_task(x, cols, t, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo):
-    """Fill row r of cols[n] (task t = n * C*kh*kw + r): one kernel tap of one channel."""
-    N, C, H, W = x.shape
-    R = C * kh * kw
-    n = t // R
-    r = t % R
-    c = r // (kh * kw)
-    i = (r // kw) % kh
-    j = r % kw
-    blo, bhi = _valid_range(j * dw - pw, sw, W, Wo)
-    iw0 = j * dw - pw
-    for a in range(oh1 - oh0):
-        ih = (oh0 + a) * sh - ph + i * dh
-        base = a * Wo
-        if ih < 0 or ih >= H:
-            for b in range(Wo):
-                cols[n, r, base + b] = 0
-            continue
-        for b in range(blo):
-            cols[n, r, base + b] = 0
-        for b in range(blo, bhi):
-            cols[n, r, base + b] = x[n, c, ih, iw0 + b * sw]
-        for b in range(bhi, Wo):
-            cols[n, r, base + b] = 0
+    """Fill the kh*kw rows of cols[n] that read channel plane t = n * C + c."""
+    C = x.shape[1]
+    n = t // C
+    c = t % C
+    buf = _padded_plane(x, n, c, ph, pw)
+    for i in range(kh):
+        for j in range(kw):
+            r = (c * kh + i) * kw + j
+            for a in range(oh1 - oh0):
+                row = buf[(oh0 + a) * sh + i * dh]
+                base = a * Wo
+                if sw == 1:
+                    for b in range(Wo):
+                        cols[n, r, base + b] = row[j * dw + b]
+                else:
+                    for b in range(Wo):
+                        cols[n, r, base + b] = row[j * dw + b * sw]
 
 
 @njit(cache=True, inline="always")
 def _col2im_task(cols, x, t, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo):
-    """Accumulate every tap of channel plane t = n * C + c (planes never overlap: no races)."""
+    """Accumulate every tap of channel plane t = n * C + c (planes never overlap: no races).
+
+    The padded buffer starts as x[n, c], so each pixel receives the same additions in
+    the same order as when adding into x directly."""
     N, C, H, W = x.shape
     n = t // C
     c = t % C
+    buf = _padded_plane(x, n, c, ph, pw)
     for i in range(kh):
         for j in range(kw):
             r = (c * kh + i) * kw + j
-            blo, bhi = _valid_range(j * dw - pw, sw, W, Wo)
-            iw0 = j * dw - pw
             for a in range(oh1 - oh0):
-                ih = (oh0 + a) * sh - ph + i * dh
-                if ih < 0 or ih >= H:
-                    continue
+                row = buf[(oh0 + a) * sh + i * dh]
                 base = a * Wo
-                for b in range(blo, bhi):
-                    x[n, c, ih, iw0 + b * sw] += cols[n, r, base + b]
+                if sw == 1:
+                    for b in range(Wo):
+                        row[j * dw + b] += cols[n, r, base + b]
+                else:
+                    for b in range(Wo):
+                        row[j * dw + b * sw] += cols[n, r, base + b]
+    for h in range(H):
+        for w in range(W):
+            x[n, c, h, w] = buf[ph + h, pw + w]
 
 
 # Serial and parallel drivers of the same task. Waking the thread pool costs far more than
 # a small layer's work (milliseconds on a busy 2-core machine), so small problems run serially.
 @njit(cache=True)
 def _im2col_serial(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo):
-    for t in range(cols.shape[0] * cols.shape[1]):
+    for t in range(x.shape[0] * x.shape[1]):
         _im2col_task(x, cols, t, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo)
 
 
 @njit(parallel=True, cache=True)
 def _im2col_parallel(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo):
-    for t in prange(cols.shape[0] * cols.shape[1]):
+    for t in prange(x.shape[0] * x.shape[1]):
         _im2col_task(x, cols, t, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo)
 
 
@@ -241,7 +242,6 @@ def _col2im_parallel(cols, x, kh, kw, sh, sw, ph, pw, dh, dw, oh0, oh1, Wo):
 # 110-1700 ms per 3x3 layer with parallel im2col vs 80 ms serial). Set it (e.g. 4194304)
 # on machines with more cores than BLAS threads.
 PARALLEL_MIN = int(os.environ.get("MRCNN_NP_PARALLEL_MIN", 1 << 62))
-SMALL_IM2COL = 1 << 22          # below this many column entries the NumPy twin is faster
 
 
 def im2col_numba(x, k, s, p, d, Ho, Wo, oh0, oh1):
@@ -281,10 +281,6 @@ def im2col(x, kernel_size, stride=1, padding=0, dilation=1, *, rows=None, impl=N
         raise ValueError(f"x must have shape (N, C, H, W), got {getattr(x, 'shape', None)}")
     k, s, p, d, Ho, Wo = conv_params(x.shape, kernel_size, stride, padding, dilation)
     oh0, oh1 = rows if rows is not None else (0, Ho)
-    if impl is None and not is_cupy(x) and x.shape[0] * x.shape[1] * k[0] * k[1] * (oh1 - oh0) * Wo < SMALL_IM2COL:
-        # measured: for small inputs NumPy's kh*kw strided slice copies beat the serial numba
-        # loop (0.32 vs 0.74 ms on 4x32x32x32, 3x3); numba wins on large ones
-        impl = "numpy"
     impl = resolve_impl(impl, x, available=IM2COL)
     return IM2COL[impl](x, k, s, p, d, Ho, Wo, oh0, oh1)
 

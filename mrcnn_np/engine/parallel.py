@@ -97,8 +97,10 @@ def losses_backward(out_losses, names):
 def _helper(rank, model_cfg, seed, threads, names, param_name, grad_name, conn):
     """A helper process: a model replica that answers (iteration, images, targets) with gradients."""
     from mrcnn_np.detection.mask_rcnn import MaskRCNN  # noqa: PLC0415
+    from mrcnn_np.memory import keep_freed_memory  # noqa: PLC0415
     from mrcnn_np.threads import set_num_threads  # noqa: PLC0415
 
+    keep_freed_memory()          # reuse freed arrays: no page faults per step
     if threads is not None:
         set_num_threads(threads)
     model = MaskRCNN(model_cfg, seed=seed)

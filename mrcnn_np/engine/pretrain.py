@@ -51,6 +51,7 @@ from mrcnn_np.detection.pretrained import BodyClassifier, save_body
 from mrcnn_np.detection.transform import IMAGENET_MEAN, IMAGENET_STD
 from mrcnn_np.engine.checkpoint import CheckpointError, list_checkpoints, read_checkpoint, save_checkpoint
 from mrcnn_np.engine.checkpoint import write_json_atomic
+from mrcnn_np.memory import keep_freed_memory
 from mrcnn_np.threads import set_num_threads
 
 CHECK_IMAGES = 128   # held-out images whose top-1 body.json records for the load test
@@ -247,6 +248,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
     threads (None: leave them). workers: processes, the helpers drawing batches ahead (module
     docstring). command: recorded in body.json (default: sys.argv).
     """
+    keep_freed_memory()          # reuse freed arrays: no page faults per step
     if threads is not None:
         set_num_threads(threads)
     out = Path(cfg.out_dir)

@@ -54,6 +54,7 @@ from mrcnn_np.engine.parallel import ShardWorkers, shard_sizes
 from mrcnn_np.engine.resume import RESUME_FREE, jsonable, restore, snapshot
 from mrcnn_np.engine.run_folder import COLUMNS, RunFolder, log_columns, read_losses
 from mrcnn_np.engine.step import TrainingDiverged, train_step
+from mrcnn_np.memory import keep_freed_memory
 from mrcnn_np.threads import set_num_threads
 
 
@@ -195,6 +196,7 @@ def train(model_cfg, cfg: TrainConfig, train_set, val_set=None, *, resume: bool 
     Raises TrainingDiverged when a loss or the gradient is not finite; the checkpoints
     already written are kept.
     """
+    keep_freed_memory()          # reuse freed arrays: no page faults per step
     if threads is not None:
         set_num_threads(threads)
     sizes = shard_sizes(cfg.batch_size, int(workers))
