@@ -18,8 +18,9 @@ from one cell to the next changes the hash). Markdown cells, outputs, execution 
 metadata are not hashed: editing prose does not ask for a new rendering.
 
 Each rendered file must stay at most ``MAX_BYTES`` (1.5 MB), so that GitHub shows it; a
-larger one is written (to look at) but reported as an error, exit code 1: lower the dpi of
-that notebook's figures (``plt.rcParams["figure.dpi"]``) or draw fewer of them.
+larger one is written (to look at) but reported as an error, exit code 1: draw that
+notebook's figures as JPEG (the synthetic images are noisy, so PNGs are large; notebooks 01,
+02, 08 and 17 do this in their import cell), lower their dpi, or draw fewer of them.
 
     python -m bench.render_notebooks                 # all 18 (long: the full-mode trainings)
     python -m bench.render_notebooks --only 01 03    # just those (make notebooks-render ONLY="01 03")
@@ -76,8 +77,8 @@ def size_problem(path: Path) -> str | None:
     if size <= MAX_BYTES:
         return None
     return (f"{path.name} is {size / 1e6:.2f} MB after rendering, over the {MAX_BYTES / 1e6:.1f} MB limit: "
-            f"lower the dpi of its figures (plt.rcParams['figure.dpi'] in its first cell) or draw fewer, "
-            f"then render it again")
+            f"draw its figures as JPEG (set_matplotlib_formats(\"jpeg\"), as notebook 01 does), "
+            f"lower their dpi or draw fewer, then render it again")
 
 
 def render(path: Path, timeout: int, quick: bool = False) -> float:
