@@ -42,6 +42,26 @@ def _has_outputs(nb) -> bool:
     return any(c.get("outputs") for c in nb["cells"] if c.get("cell_type") == "code")
 
 
+def _error_cells(nb) -> list:
+    """0-based indices of the code cells that store an error output."""
+    return [i for i, c in enumerate(nb["cells"]) if c.get("cell_type") == "code"
+            and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+
+
+def _staleness(nb) -> str | None:
+    """None when nb's stored outputs belong to its code (or it stores none), else what is wrong."""
+    info = nb.get("metadata", {}).get("mrcnn_np", {})
+    if not _has_outputs(nb) and not info:
+        return "no stored outputs" if REQUIRE_RENDERED else None
+    if "code_fingerprint" not in info:
+        return "stored outputs but no metadata['mrcnn_np']['code_fingerprint']"
+    if info["code_fingerprint"] != code_fingerprint(nb):
+        return "code changed, outputs not regenerated"
+    if info.get("mode") != "full":
+        return f"rendered in {info.get('mode')!r} mode, not full"
+    return None
+
+
 def _render_hint(path) -> str:
     return f"run `make notebooks-render ONLY={path.name[:2]}` (python -m bench.render_notebooks --only {path.name[:2]})"
 
@@ -112,25 +132,33 @@ def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 18
 
 
+def test_checks_catch_stale_outputs_and_error_outputs():
+    nb = _toy()
+    assert _staleness(nb) is None or REQUIRE_RENDERED                  # nothing stored yet
+    nb["cells"][1]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "1\n"}]
+    assert "no metadata" in _staleness(nb)                              # outputs without a stamp
+    stamp(nb, "full")
+    assert _staleness(nb) is None
+    nb["cells"][0]["source"] = "# prose edited"
+    assert _staleness(nb) is None                                       # prose does not count
+    nb["cells"][2]["source"] = "y = 3"
+    assert _staleness(nb) == "code changed, outputs not regenerated"
+    stamp(nb, "quick")
+    assert "quick" in _staleness(nb)
+    assert _error_cells(nb) == []
+    nb["cells"][2]["outputs"] = [{"output_type": "error", "ename": "ValueError", "evalue": "x", "traceback": []}]
+    assert _error_cells(nb) == [2]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_stored_outputs_match_the_code(path):
-    nb = _load(path)
-    info = nb.get("metadata", {}).get("mrcnn_np", {})
-    if not _has_outputs(nb) and not info:
-        assert not REQUIRE_RENDERED, f"{path.name} has no stored outputs: {_render_hint(path)}"
-        return
-    assert "code_fingerprint" in info, (
-        f"{path.name} has stored outputs but no metadata['mrcnn_np']['code_fingerprint']: {_render_hint(path)}")
-    assert info["code_fingerprint"] == code_fingerprint(nb), (
-        f"{path.name}: code changed, outputs not regenerated: {_render_hint(path)}")
-    assert info.get("mode") == "full", f"{path.name} was rendered in {info.get('mode')!r} mode, not full"
+    problem = _staleness(_load(path))
+    assert problem is None, f"{path.name}: {problem}: {_render_hint(path)}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_stored_output_is_an_error(path):
-    nb = _load(path)
-    bad = [i for i, c in enumerate(nb["cells"]) if c.get("cell_type") == "code"
-           for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    bad = _error_cells(_load(path))
     assert not bad, f"{path.name}: cells {bad} (0-based) store an error output: fix them, then {_render_hint(path)}"
 
 
