@@ -2,7 +2,7 @@
 #   make demo   - create .venv, install the package, run the main job
 #   make test   - create/update .venv with the dev extra, run the whole test suite
 # Further targets: make test-reference (live comparisons with torch/torchvision),
-# make bench, make notebooks, make clean.
+# make bench, make notebooks, make notebooks-render, make clean.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PYTEST := $(PY) -m pytest
 
-.PHONY: demo test test-reference bench notebooks clean venv
+.PHONY: demo test test-reference bench notebooks notebooks-render clean venv
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ bench: $(VENV)/.stamp-reference
 
 notebooks: $(VENV)/.stamp-notebooks
 	$(VENV)/bin/jupyter lab notebooks
+
+# Execute every notebook in full mode (MRCNN_NP_QUICK unset) and store its outputs in place,
+# stamped with a fingerprint of its code cells (tests/test_notebook_freshness.py checks it).
+# Long: notebooks 10, 11 and 17 train. One or a few: make notebooks-render ONLY="01 03".
+notebooks-render: $(VENV)/.stamp-dev
+	env -u MRCNN_NP_QUICK $(PY) -m bench.render_notebooks $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

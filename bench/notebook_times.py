@@ -28,9 +28,15 @@ NOTEBOOKS = ROOT / "notebooks"
 def run_notebook(path: Path, quick: bool, timeout: int) -> float:
     """Wall seconds to execute ``path`` top to bottom in a fresh kernel; raises on a failing cell."""
     import nbformat  # noqa: PLC0415  (the dev extra; the package itself does not need them)
-    from nbclient import NotebookClient  # noqa: PLC0415
 
-    nb = nbformat.read(path, as_version=4)
+    return execute_notebook(nbformat.read(path, as_version=4), path.parent, quick, timeout)
+
+
+def execute_notebook(nb, workdir: Path, quick: bool, timeout: int) -> float:
+    """Execute the nbformat notebook ``nb`` in place (its cells get their outputs) in a fresh
+    kernel started in ``workdir``; returns the wall seconds. Raises on a failing cell."""
+    from nbclient import NotebookClient  # noqa: PLC0415  (the dev extra, through nbmake)
+
     env = dict(os.environ)
     env.pop("MRCNN_NP_QUICK", None)
     if quick:
@@ -41,8 +47,9 @@ def run_notebook(path: Path, quick: bool, timeout: int) -> float:
     os.environ.clear()
     os.environ.update(env)
     try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
+        # record_timing=False: no per-cell execution timestamps in a notebook written back
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                                resources={"metadata": {"path": str(workdir)}})
         t0 = time.perf_counter()
         client.execute()
         return time.perf_counter() - t0

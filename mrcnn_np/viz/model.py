@@ -96,9 +96,12 @@ def draw_mask_target(gt_mask, box, target, axes=None, title=None, margin=None):
 
     gt_mask: (H, W) 0/1 mask of the matched instance; box: (4,) the RoI [x1, y1, x2, y2];
     target: (M, M) in [0, 1] (``project_masks_on_boxes``); margin: if given, zoom the
-    first panel onto the box enlarged by ``margin`` times its larger side. Returns the two Axes.
+    first panel onto the box enlarged by ``margin`` times its larger side. Where that window
+    reaches past the image, the area outside is hatched grey and labelled, so it cannot be
+    read as mask pixels (white) or background (black). Returns the two Axes.
     """
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.patches import Rectangle  # noqa: PLC0415
 
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(5, 2.5))
@@ -111,6 +114,13 @@ def draw_mask_target(gt_mask, box, target, axes=None, title=None, margin=None):
         d = margin * max(x2 - x1, y2 - y1)
         a.set_xlim(x1 - d, x2 + d)
         a.set_ylim(y2 + d, y1 - d)
+        h, w = np.shape(gt_mask)
+        # imshow covers [-0.5, w - 0.5] x [-0.5, h - 0.5]; anything beyond is not the image
+        if x1 - d < -0.5 or y1 - d < -0.5 or x2 + d > w - 0.5 or y2 + d > h - 0.5:
+            a.add_patch(Rectangle((x1 - d, y1 - d), x2 - x1 + 2 * d, y2 - y1 + 2 * d, facecolor="0.6",
+                                  edgecolor="0.35", hatch="///", lw=0, zorder=-1))
+            a.text(0.5, 0.02, "hatched: outside the image", transform=a.transAxes, ha="center", va="bottom",
+                   fontsize=6, bbox=dict(facecolor="white", alpha=0.8, pad=1, lw=0))
     target = np.asarray(target)
     b.imshow(target, cmap="gray", vmin=0, vmax=1)
     b.set_title(f"{target.shape[0]}x{target.shape[1]} target", fontsize=8)

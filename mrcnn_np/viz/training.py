@@ -40,7 +40,13 @@ def draw_errors(image, boxes, labels, hit, gt_boxes, gt_labels, missed, class_na
                 title: str | None = None):
     """Detections that hit an object (green), false positives (red, dashed) and missed
     objects (yellow, dotted) on one image. hit: (D,) bool; missed: (G,) bool (see
-    ``engine.predict.match_to_ground_truth``)."""
+    ``engine.predict.match_to_ground_truth``).
+
+    Errors cluster: a duplicate and the hit it duplicates share a corner, so labels written
+    at the boxes would cover each other. The labels go in a column to the right of the
+    image instead, in the top-to-bottom order of their boxes, evenly spaced (the font
+    shrinks when there are many), each joined to its box's top-right corner by a thin line.
+    """
     from matplotlib.patches import Rectangle  # noqa: PLC0415
 
     ax = new_ax(ax)
@@ -57,12 +63,23 @@ def draw_errors(image, boxes, labels, hit, gt_boxes, gt_labels, missed, class_na
               for b, l, s, h in zip(boxes, labels, scores if scores is not None else [None] * len(boxes), hit)
               if not h]
     items += [(b, "yellow", ":", f"miss {name(l)}") for b, l, m in zip(gt_boxes, gt_labels, missed) if m]
-    for box, colour, ls, tag in items:
+    for box, colour, ls, _ in items:
         x1, y1, x2, y2 = (float(v) for v in box)
         ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.5,
                                linestyle=ls))
-        ax.text(x1 - 0.5, y1 - 1.5, tag, fontsize=6, color="black",
-                bbox=dict(facecolor=colour, alpha=0.7, pad=1, edgecolor="none"))
+    if items:
+        # a label is about 1.2 * fontsize + 2 pt tall (text + its box's padding); n of them
+        # must fit in the axes' height, with room to spare for tight_layout shrinking it
+        height_pt = ax.get_position().height * ax.figure.get_figheight() * 72
+        size = float(np.clip((0.7 * height_pt / len(items) - 2) / 1.2, 3, 6))
+        order = sorted(range(len(items)), key=lambda k: (float(items[k][0][1]), float(items[k][0][0])))
+        for slot, k in enumerate(order):
+            box, colour, _, tag = items[k]
+            ax.annotate(tag, xy=(float(box[2]) - 0.5, float(box[1]) - 0.5), xycoords="data",
+                        xytext=(1.03, 1 - (slot + 0.5) / len(items)), textcoords="axes fraction",
+                        fontsize=size, va="center", ha="left", color="black", annotation_clip=False,
+                        bbox=dict(facecolor=colour, alpha=0.7, pad=1, edgecolor="none"),
+                        arrowprops=dict(arrowstyle="-", color=colour, lw=0.6, alpha=0.7))
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
