@@ -110,7 +110,7 @@ def save_curves(report: dict, path: Path) -> None:
             xs = [0.0] + [p["train_seconds"] / 60 for p in run["curve"]]
             ys = [0.0] + [p["mask_AP"] for p in run["curve"]]
             ax.plot(xs, ys, "o-", color=colour, lw=1.2, ms=3, alpha=0.85,
-                    label=f"{v['label']} (seeds {len(report['seeds'])})" if k == 0 else None)
+                    label=f"{v['label']} ({len(report['seeds'])} seeds)" if k == 0 else None)
     ax.set_xlabel("training time (min, evaluations not counted)")
     ax.set_ylabel("mask AP (COCO, x 100)")
     ax.set_title(report["title"], fontsize=10)
