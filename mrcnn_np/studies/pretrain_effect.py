@@ -172,7 +172,7 @@ def _study(setting: str, title: str, design: str, data: ShapesConfig, recipe: di
 _DEMO_DATA = ShapesConfig(image_size=IMAGE_SIZE, **DEMO_SHAPES)
 STUDIES = {
     "pretrain_effect_demo": _study(
-        "demo", "Pretrained vs scratch: the demo's set",
+        "demo", "Pretrained vs scratch: the demo's set and recipe",
         "The demo's upright shapes set, the teaching preset (FPN), the demo's recipe for a notebook's budget.",
         _DEMO_DATA, RECIPE),
     "pretrain_effect_rotated": _study(

@@ -30,3 +30,16 @@ def test_keypoints_report_renders_as_committed():
     assert keypoints_table4.format_markdown(report) == (RESULTS / "keypoints_table4.md").read_text()
     assert [v["label"] for v in report["variants"]] == [v.label for v in keypoints_table4.VARIANTS]
     assert report["recipe"] == json.loads(json.dumps(keypoints_table4.RECIPE, default=list))
+
+
+@pytest.mark.parametrize("setting", ["demo", "rotated", "c4"])
+def test_pretrain_effect_reports_render_as_committed(setting):
+    from mrcnn_np.studies import pretrain_effect  # noqa: PLC0415
+    from mrcnn_np.studies.registry import get_study  # noqa: PLC0415
+
+    report = json.loads((RESULTS / f"pretrain_effect_{setting}.json").read_text())
+    assert pretrain_effect.format_markdown(report) == (RESULTS / f"pretrain_effect_{setting}.md").read_text()
+    study = get_study(f"pretrain_effect_{setting}")
+    assert report["title"] == study.title and report["recipe"] == json.loads(json.dumps(study.recipe, default=list))
+    assert [v["label"] for v in report["variants"]] == ["scratch", "pretrained"] and len(report["seeds"]) == 3
+    assert not report["git_dirty"] and all(r["metrics"] for r in report["runs"])
