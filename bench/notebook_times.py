@@ -73,20 +73,29 @@ def markdown_table(times: dict, modes: list) -> str:
     return "\n".join(lines)
 
 
+def select_notebooks(only):
+    """The notebooks numbered ``only`` (all when empty), in order; None after one ``error:`` line
+    on stderr when a number has no notebook."""
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = {n.zfill(2) for n in only}
+        unknown = wanted - {p.name[:2] for p in paths}
+        if unknown:
+            print(f"error: --only: no notebook numbered {', '.join(sorted(unknown))} in {NOTEBOOKS}", file=sys.stderr)
+            return None
+        paths = [p for p in paths if p.name[:2] in wanted]
+    return paths
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--modes", nargs="+", choices=("quick", "full"), default=["quick", "full"])
     ap.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. 00 04 (default: all)")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
     args = ap.parse_args(argv)
-    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    if args.only:
-        wanted = {n.zfill(2) for n in args.only}
-        unknown = wanted - {p.name[:2] for p in paths}
-        if unknown:
-            print(f"error: --only: no notebook numbered {', '.join(sorted(unknown))} in {NOTEBOOKS}", file=sys.stderr)
-            return 2
-        paths = [p for p in paths if p.name[:2] in wanted]
+    paths = select_notebooks(args.only)
+    if paths is None:
+        return 2
     times, failed = {}, False
     for path in paths:
         row = times.setdefault(path.stem, {})

@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.notebook_times import NOTEBOOKS, execute_notebook
+from bench.notebook_times import execute_notebook, select_notebooks
 
 MAX_BYTES = 1_500_000  # 1.5 MB: above this GitHub's notebook viewer may refuse the file
 STAMP_KEY = "mrcnn_np"
@@ -103,14 +103,9 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. 01 03 (default: all)")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
     args = ap.parse_args(argv)
-    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-    if args.only:
-        wanted = {n.zfill(2) for n in args.only}
-        unknown = wanted - {p.name[:2] for p in paths}
-        if unknown:
-            print(f"error: --only: no notebook numbered {', '.join(sorted(unknown))} in {NOTEBOOKS}", file=sys.stderr)
-            return 2
-        paths = [p for p in paths if p.name[:2] in wanted]
+    paths = select_notebooks(args.only)
+    if paths is None:
+        return 2
     problems, t0 = [], time.perf_counter()
     for path in paths:
         try:
