@@ -329,7 +329,7 @@ def pretrain(cfg: PretrainConfig, *, resume: bool = False, overwrite: bool = Fal
             "input_mean": list(IMAGENET_MEAN), "input_std": list(IMAGENET_STD),
             "pretrain_config": cfg.as_dict(), "command": command or " ".join(sys.argv),
             "git_commit": git_commit(), "train_seconds": round(_logged_seconds(out / "log.csv"), 3),
-            "seconds_this_session": round(time.perf_counter() - t_start, 1)}
+            "seconds_this_session": round(time.perf_counter() - t_start, 3)}
     # A small held-out check that a test can repeat from the file alone (tests/engine/test_pretrain.py).
     info["check"] = {"split": "val", "images": CHECK_IMAGES,
                      "top1": top1_accuracy(model, cfg.seed, cfg.data, CHECK_IMAGES)}
