@@ -10,6 +10,11 @@ notebooks. The table gives the wall seconds of each notebook, the total, and the
 
     python -m bench.notebook_times                       # every notebook, both modes (long)
     python -m bench.notebook_times --modes quick --only 00 04
+    python -m bench.notebook_times --full-from-render    # full mode: the times `make notebooks-render` stored
+
+``--full-from-render`` does not run the notebooks in full mode: it reads the wall seconds that
+``bench.render_notebooks`` measured and stored in each notebook's ``metadata["mrcnn_np"]`` when it
+rendered them (one full-mode run serves both), and times quick mode itself.
 """
 
 from __future__ import annotations
@@ -58,6 +63,16 @@ def execute_notebook(nb, workdir: Path, quick: bool, timeout: int) -> float:
         os.environ.update(saved)
 
 
+def rendered_seconds(path: Path):
+    """(seconds, cpus) that ``bench.render_notebooks`` stored in the notebook's metadata, or (None, None)."""
+    import json  # noqa: PLC0415
+
+    info = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("mrcnn_np", {})
+    if info.get("mode") != "full":
+        return None, None
+    return info.get("seconds"), info.get("cpus")
+
+
 def markdown_table(times: dict, modes: list) -> str:
     """times: {notebook name: {mode: seconds or None (failed)}} -> a markdown table with a total row."""
     head = "| notebook | " + " | ".join(f"{m} mode (s)" for m in modes) + " |"
@@ -92,14 +107,26 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", nargs="+", choices=("quick", "full"), default=["quick", "full"])
     ap.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers, e.g. 00 04 (default: all)")
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
+    ap.add_argument("--full-from-render", action="store_true",
+                    help="full mode: read the seconds make notebooks-render stored in each notebook instead of running it")
     args = ap.parse_args(argv)
     paths = select_notebooks(args.only)
     if paths is None:
         return 2
-    times, failed = {}, False
+    modes = list(dict.fromkeys(args.modes + (["full"] if args.full_from_render else [])))
+    times, failed, cpus = {}, False, set()
     for path in paths:
         row = times.setdefault(path.stem, {})
+        if args.full_from_render:
+            row["full"], n = rendered_seconds(path)
+            cpus.add(n)
+            if row["full"] is None:
+                failed = True
+                print(f"{path.stem:<34} full  no stored time: render it (make notebooks-render ONLY={path.name[:2]})",
+                      file=sys.stderr, flush=True)
         for mode in args.modes:
+            if mode == "full" and args.full_from_render:
+                continue
             try:
                 row[mode] = run_notebook(path, mode == "quick", args.timeout)
                 print(f"{path.stem:<34} {mode:<5} {row[mode]:8.1f} s", file=sys.stderr, flush=True)
@@ -107,9 +134,13 @@ def main(argv=None) -> int:
                 row[mode], failed = None, True
                 first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
                 print(f"{path.stem:<34} {mode:<5} FAILED: {first}", file=sys.stderr, flush=True)
+    how = f"`python -m bench.notebook_times --modes {' '.join(args.modes)}`"
+    if args.full_from_render:
+        how = (f"`python -m bench.notebook_times --full-from-render --modes quick` (full mode: the times stored by "
+               f"`make notebooks-render`, on {', '.join(str(c) for c in sorted(cpus, key=str))} CPU cores)")
     print(f"Notebook wall times, {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
-          f"measured with `python -m bench.notebook_times --modes {' '.join(args.modes)}`:\n")
-    print(markdown_table(times, args.modes))
+          f"measured with {how}:\n")
+    print(markdown_table(times, modes))
     return 1 if failed else 0
 
 

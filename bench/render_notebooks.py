@@ -5,7 +5,11 @@ Every notebook in ``notebooks/`` is executed top to bottom in a fresh kernel (nb
 ``MRCNN_NP_QUICK`` unset (full mode: notebooks 10, 11 and 17 train for minutes). A notebook
 that runs to the end is written back with its outputs and a stamp in its metadata::
 
-    metadata["mrcnn_np"] = {"code_fingerprint": "<sha256 hex>", "mode": "full", "date": "YYYY-MM-DD"}
+    metadata["mrcnn_np"] = {"code_fingerprint": "<sha256 hex>", "mode": "full", "date": "YYYY-MM-DD",
+                            "seconds": <wall seconds of the run>, "cpus": <os.cpu_count()>}
+
+In the stored outputs the clone's absolute path is written as ``<repo>`` (``sanitize_outputs``):
+the files then do not depend on, nor show, the folder they were rendered in.
 
 A notebook with a failing cell is not written (the file keeps what it had); the exit code is
 then 1. ``tests/test_notebook_freshness.py`` compares the stamp with the code cells, so a
@@ -36,7 +40,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.notebook_times import execute_notebook, select_notebooks
+from bench.notebook_times import ROOT, execute_notebook, select_notebooks
 
 MAX_BYTES = 1_500_000  # 1.5 MB: above this GitHub's notebook viewer may refuse the file
 STAMP_KEY = "mrcnn_np"
@@ -63,12 +67,46 @@ def code_fingerprint(nb) -> str:
     return h.hexdigest()
 
 
-def stamp(nb, mode: str = "full", date: str | None = None) -> dict:
-    """Write the rendering stamp into ``nb``'s metadata (in place) and return it."""
+def stamp(nb, mode: str = "full", date: str | None = None, seconds: float | None = None) -> dict:
+    """Write the rendering stamp into ``nb``'s metadata (in place) and return it; ``seconds``: how long
+    the notebook took top to bottom (with the machine's CPU count)."""
     info = {"code_fingerprint": code_fingerprint(nb), "mode": mode,
             "date": date or datetime.date.today().isoformat()}
+    if seconds is not None:
+        info.update(seconds=round(float(seconds), 1), cpus=os.cpu_count())
     nb["metadata"][STAMP_KEY] = info
     return info
+
+
+REPO_MARK = "<repo>"
+IMAGE_KEYS = ("image/png", "image/jpeg", "image/svg+xml")
+
+
+def sanitize_outputs(nb, root: Path | None = None) -> int:
+    """Write the clone's absolute path as ``<repo>`` in every text of ``nb``'s stored outputs (in
+    place; images are left alone); returns how many strings changed. Paths printed by a cell
+    would otherwise show the folder of the machine that rendered it."""
+    roots = sorted({str(r) for r in (root or ROOT, Path(root or ROOT).resolve())}, key=len, reverse=True)
+
+    def clean(value):
+        nonlocal changed
+        if isinstance(value, str):
+            new = value
+            for r in roots:
+                new = new.replace(r, REPO_MARK)
+            changed += new != value
+            return new
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):
+            return {k: (v if k in IMAGE_KEYS else clean(v)) for k, v in value.items()}
+        return value
+
+    changed = 0
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code" and cell.get("outputs"):
+            cell["outputs"] = [type(o)(clean(dict(o))) if isinstance(o, dict) else o for o in cell["outputs"]]
+    return changed
 
 
 def size_problem(path: Path) -> str | None:
@@ -91,7 +129,8 @@ def render(path: Path, timeout: int, quick: bool = False) -> float:
 
     nb = nbformat.read(path, as_version=4)
     seconds = execute_notebook(nb, path.parent, quick, timeout)
-    stamp(nb, "quick" if quick else "full")
+    sanitize_outputs(nb)
+    stamp(nb, "quick" if quick else "full", seconds=seconds)
     tmp = path.with_name(path.name + ".rendering")
     nbformat.write(nb, tmp)
     os.replace(tmp, path)

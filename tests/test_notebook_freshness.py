@@ -28,7 +28,7 @@ import pytest
 
 from bench.render_notebooks import MAX_BYTES, code_fingerprint, size_problem, stamp
 
-REQUIRE_RENDERED = False  # True once all notebooks are committed with their full-mode outputs
+REQUIRE_RENDERED = True  # every notebook is committed with its full-mode outputs (make notebooks-render)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -115,6 +115,47 @@ def test_stamp_records_fingerprint_mode_and_date():
     info = stamp(nb, "full", date="2026-01-02")
     assert nb["metadata"]["mrcnn_np"] == info == {
         "code_fingerprint": code_fingerprint(_toy()), "mode": "full", "date": "2026-01-02"}
+
+
+def test_stamp_records_the_run_time_and_cpus_when_given():
+    info = stamp(_toy(), "full", date="2026-01-02", seconds=12.345)
+    assert info["seconds"] == 12.3 and info["cpus"] >= 1
+
+
+def test_sanitize_writes_the_clone_path_as_repo_in_outputs_only():
+    from bench.render_notebooks import ROOT as REPO, sanitize_outputs
+
+    nb = _toy()
+    nb["cells"][1]["source"] = f"print('{REPO}/data')"            # code is not touched
+    nb["cells"][1]["outputs"] = [
+        {"output_type": "stream", "name": "stdout", "text": [f"data in {REPO}/data/x\n", "other\n"]},
+        {"output_type": "display_data", "metadata": {},
+         "data": {"text/plain": f"<{REPO}>", "image/png": f"{REPO}-not-text"}}]
+    assert sanitize_outputs(nb) == 2
+    out = nb["cells"][1]["outputs"]
+    assert out[0]["text"] == ["data in <repo>/data/x\n", "other\n"] and out[1]["data"]["text/plain"] == "<<repo>>"
+    assert out[1]["data"]["image/png"] == f"{REPO}-not-text" and str(REPO) in nb["cells"][1]["source"]
+
+
+def test_full_mode_times_are_read_from_the_render_stamp(tmp_path):
+    from bench.notebook_times import markdown_table, rendered_seconds
+
+    nb = _toy()
+    stamp(nb, "full", seconds=42.0)
+    (tmp_path / "01_x.ipynb").write_text(json.dumps(nb))
+    assert rendered_seconds(tmp_path / "01_x.ipynb")[0] == 42.0
+    stamp(nb, "quick", seconds=3.0)
+    (tmp_path / "02_y.ipynb").write_text(json.dumps(nb))
+    assert rendered_seconds(tmp_path / "02_y.ipynb") == (None, None)     # a quick rendering is no full-mode time
+    table = markdown_table({"01_x": {"quick": 1.0, "full": 42.0}, "02_y": {"quick": 2.0, "full": None}},
+                           ["quick", "full"])
+    assert "| `01_x` | 1 | 42 |" in table and "| **total** | 3 | — |" in table
+
+
+def test_every_rendered_notebook_stores_its_full_mode_time():
+    for path in NOTEBOOKS:
+        info = _load(path)["metadata"].get("mrcnn_np", {})
+        assert info.get("seconds", 0) > 0 and info.get("cpus", 0) >= 1, f"{path.name}: {_render_hint(path)}"
 
 
 def test_size_problem_names_the_file_and_the_remedy(tmp_path):

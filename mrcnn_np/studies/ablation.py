@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 
 from mrcnn_np.detection.config import MaskRCNNConfig, preset, with_fields
+from mrcnn_np.studies.findings import findings, findings_section
 from mrcnn_np.studies.report import fmt_delta, fmt_num, fmt_pm, note_section, opening, reproduce_section
 from mrcnn_np.studies.runner import Study
 
@@ -91,17 +92,24 @@ def _summary(res) -> str:
     return f"mask AP {fmt_num(res['metrics']['mask_AP'])}, box AP {fmt_num(res['metrics']['box_AP'])}"
 
 
+def add_findings(study: Study, report: dict, out=None, suffix="", log=print) -> None:
+    """``Study.finish`` of the tables: the verdict on each of the table's claims (``studies.findings``)."""
+    report["findings"] = findings(report, study.claims)
+
+
 def table(name: str, title: str, paper_table: str, paper_setting: str, data, design: str, variants: tuple,
-          base: dict | None = None, recipe: dict | None = None) -> Study:
+          base: dict | None = None, recipe: dict | None = None, claims: tuple = ()) -> Study:
     """An ablation table: the paper's table it mirrors, its data set and why, its variants; ``recipe``
-    overrides fields of RECIPE (the quick recipe is the same for every table)."""
+    overrides fields of RECIPE (the quick recipe is the same for every table); ``claims``: the paper's
+    claims the table tests (``studies.findings.Claim``), judged into the report's ``findings``."""
     return Study(name=name, title=title, command=f"ablate {name}", variants=tuple(variants),
                  recipe={**RECIPE, **(recipe or {})}, quick_recipe=dict(QUICK_RECIPE), metrics=METRICS,
                  model_config=_model_config_for, evaluate=_score, format_markdown=format_markdown,
                  summary=_summary, data_folder=f"ablation_{name}", runs_folder=f"ablation/{name}",
                  stem=f"ablation_{name}", dataset="shapes", data=data, bookkeeping=BOOKKEEPING,
                  eval_in_training=True, paper_table=paper_table, paper_setting=paper_setting, design=design,
-                 base=dict(base or {}), extra={"table": name})
+                 base=dict(base or {}), extra={"table": name}, claims=tuple(claims),
+                 finish=add_findings)
 
 
 # ---------------------------------------------------------------- writing
@@ -130,7 +138,7 @@ def format_markdown(report: dict) -> str:
     intro = ("Teaching-scale Mask R-CNN (`teaching` preset) on the synthetic shapes set; ours: COCO AP x 100 on the "
              f"validation images, mean ± sample std over {len(r['seeds'])} seed(s). Paper: {r['paper_setting']}. "
              "Compare differences within the table (Δ: against the first row of the same group), not absolute values.")
-    lines = opening("Ablation", r, intro, results_table(r)) + [
+    lines = opening("Ablation", r, intro, results_table(r)) + findings_section(r) + [
         "## Why this data set",
         "",
         r["design"],
@@ -162,5 +170,5 @@ def format_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["BOOKKEEPING", "C4", "C5", "METRICS", "ONE_LEVEL", "QUICK_RECIPE", "RECIPE", "format_markdown",
+__all__ = ["BOOKKEEPING", "add_findings", "C4", "C5", "METRICS", "ONE_LEVEL", "QUICK_RECIPE", "RECIPE", "format_markdown",
            "model_config", "paper", "results_table", "table"]

@@ -2,7 +2,19 @@
 
 from mrcnn_np.datasets.shapes import ShapesConfig
 from mrcnn_np.studies.ablation import paper, table
+from mrcnn_np.studies.findings import Claim
 from mrcnn_np.studies.runner import Variant
+
+SOFTMAX = Variant("softmax (multinomial)", {"mask_head.loss": "softmax"}, paper((24.8, 44.1, 25.1)))
+SIGMOID = Variant("sigmoid (per-class binary)", {"mask_head.loss": "sigmoid"}, paper((30.3, 51.2, 31.5)))
+AGNOSTIC = Variant("sigmoid, class-agnostic", {"mask_head.loss": "sigmoid", "mask_head.class_agnostic": True},
+                   paper((29.7, None, None)))
+CLAIMS = (
+    Claim("2b_sigmoid_vs_softmax", "2b", "per-class sigmoid beats the multinomial softmax", "better",
+          (SIGMOID.label, SOFTMAX.label), also=("mask_AP75",)),
+    Claim("2b_class_agnostic", "2b", "class-agnostic masks are nearly as good as per-class ones", "no_worse",
+          (AGNOSTIC.label, SIGMOID.label)),
+)
 
 STUDY = table(
     "mask_loss", "Mask loss", "Table 2b (and the class-agnostic remark)", "ResNet-50-C4, COCO minival",
@@ -11,7 +23,4 @@ STUDY = table(
     "independently, so most RoIs contain parts of an object of another class. The softmax loss then "
     "trains the other class's channel down on pixels that look like that class; the per-class sigmoid "
     "does not (the paper's 'decoupling'). Teaching FPN model (the loss does not depend on the backbone).",
-    (Variant("softmax (multinomial)", {"mask_head.loss": "softmax"}, paper((24.8, 44.1, 25.1))),
-     Variant("sigmoid (per-class binary)", {"mask_head.loss": "sigmoid"}, paper((30.3, 51.2, 31.5))),
-     Variant("sigmoid, class-agnostic", {"mask_head.loss": "sigmoid", "mask_head.class_agnostic": True},
-             paper((29.7, None, None)))))
+    (SOFTMAX, SIGMOID, AGNOSTIC), claims=CLAIMS)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mrcnn_np.studies.findings import Claim, findings, findings_section
 from mrcnn_np.studies.report import fmt_num, fmt_pm, opening, reproduce_section
 from mrcnn_np.studies.runner import Study, Variant
 
@@ -57,6 +58,10 @@ PAPER_SETTING = ("Table 4: COCO test-dev, ResNet-50-FPN, AP_kp / AP50 / AP75; Ta
 # the two rows of Table 4 / Table 5 that differ only by the mask branch
 VARIANTS = (Variant("keypoint-only", {"mask_on": False}, PAPER["keypoint-only"]),
             Variant("keypoint & mask", {"mask_on": True}, PAPER["keypoint & mask"]))
+CLAIMS = (Claim("4_mask_helps_keypoints", "4", "keypoint + mask training gives slightly higher AP_kp than keypoint-only",
+                "better", ("keypoint & mask", "keypoint-only"), metric="kp_AP", also=("box_AP",),
+                paper_delta=round(PAPER["keypoint & mask"]["table4"]["kp_AP"] - PAPER["keypoint-only"]["table4"]["kp_AP"],
+                                  2)),)
 
 
 def model_config(mask_on: bool):
@@ -120,6 +125,7 @@ def _finish(study, report, out: Path, suffix: str, log) -> None:
                                         figure, SHOW, SCORE_SHOWN)
     report["files"].append(str(figure))
     report["seconds"]["figure"] = round(time.perf_counter() - t0, 1)
+    report["findings"] = findings(report, study.claims)
     log(results_table(report))
 
 
@@ -157,7 +163,7 @@ def format_markdown(report: dict) -> str:
              f"{len(r['seeds'])} seed(s). Paper: {r['paper_setting']}. The data, the model and the training length "
              "differ from the paper's by orders of magnitude: compare the difference between the two rows, not "
              "absolute values (and with one seed, a point or two is within seed-to-seed noise).")
-    lines = opening("Keypoints", r, intro, results_table(r)) + [
+    lines = opening("Keypoints", r, intro, results_table(r)) + findings_section(r) + [
         f"![predictions]({Path(r['files'][2]).name})",
         "",
         "## Setting",
@@ -196,7 +202,7 @@ def format_markdown(report: dict) -> str:
 
 STUDY = Study(name="keypoints", title="Keypoint-only vs keypoint & mask", command="keypoints", variants=VARIANTS,
               recipe=RECIPE, quick_recipe=QUICK_RECIPE, metrics=METRICS, model_config=_model_config_for,
-              evaluate=_score, format_markdown=format_markdown, summary=_summary, finish=_finish,
+              evaluate=_score, format_markdown=format_markdown, summary=_summary, finish=_finish, claims=CLAIMS,
               data_folder="keypoints", runs_folder="keypoints", stem="keypoints_table4", dataset="keypoints",
               image_size=IMAGE_SIZE, bookkeeping=BOOKKEEPING, paper_table="Table 4 (and Table 5)",
               paper_setting=PAPER_SETTING, extra={"preset": "teaching_keypoints"})

@@ -92,6 +92,7 @@ class Study:
     backbone_init: str = "scratch"  # where the body starts unless told: "scratch" or "pretrained"
     base: dict = field(default_factory=dict)          # model changes for every variant
     extra: dict = field(default_factory=dict)         # copied into the report
+    claims: tuple = ()              # the paper's claims it tests (studies.findings.Claim): the report's findings
     summary: Callable = None        # result -> the words of its progress line
     finish: Callable = None         # (study, report, out folder, suffix, log) -> None: figures, extra fields
 
