@@ -199,6 +199,38 @@ def study_of(report: dict):
     raise ValueError("not a table report (no 'table' field, not the keypoints Table 4)")
 
 
+# The paper's claims that no study tests yet (the README's summary lists them as "not run").
+NOT_STUDIED = (("3", "adding the mask branch improves box AP (multi-task training)"),)
+SUMMARY_TABLES = ("backbone", "mask_loss", "roi", "mask_head", "keypoints")   # in the order of the paper's tables
+
+
+def summary_markdown(names=SUMMARY_TABLES) -> str:
+    """The README's summary of every claim: one row per claim and committed report (from scratch, from
+    the pretrained bodies), the stored verdict, and a count that takes, per claim, the pretrained
+    report's verdict where there is one (the paper's setting), else the scratch one's."""
+    rows = ["| table | the paper's claim | body | paper Δ | our Δ | spread | seeds | verdict |",
+            "|---|---|---|---|---|---|---|---|"]
+    latest = {}
+    for name in names:
+        for words, path, report in stored_reports(name):
+            body = "pretrained" if words.startswith("from the pretrained") else "scratch"
+            for f in report.get("findings") or []:
+                spread = "–" if f["spread"] is None else f"{f['spread']:.1f}"
+                rows.append(f"| {f['table']} | {f['claim']} | {body} | {_num(f['paper_delta'])} | "
+                            f"{_num(f['our_delta'])} | {spread} | {f['seeds']} | **{f['verdict']}** |")
+                if body == "pretrained" or f["key"] not in latest:
+                    latest[f["key"]] = f
+    for table, claim in NOT_STUDIED:
+        rows.append(f"| {table} | {claim} | – | – | – | – | 0 | not run (no study yet) |")
+    total = len(latest) + len(NOT_STUDIED)
+    decided = [f for f in latest.values() if f["verdict"] != "undecided"]
+    beyond = sum(f.get("beyond_spread", False) for f in decided)
+    return "\n".join(rows) + (
+        f"\n\n{len(decided)} of the paper's {total} claims are decided ({beyond} by a difference beyond the spread, "
+        f"{len(decided) - beyond} as near-equalities the seeds cannot tell apart); per claim the count takes the "
+        "run from the pretrained bodies where there is one. Printed by `python -m mrcnn_np.studies.findings --summary`.")
+
+
 def stored_reports(name: str) -> list:
     """The committed reports of table ``name`` (or "keypoints" for Table 4) in ``results/``, as
     (description, path, report): from scratch, then from the pretrained bodies when that file exists."""
@@ -273,10 +305,17 @@ def main(argv=None) -> int:
     import sys  # noqa: PLC0415
 
     ap = argparse.ArgumentParser(description="print the verdicts stored in study reports")
-    ap.add_argument("reports", nargs="+", help="results/<stem>.json files")
+    ap.add_argument("reports", nargs="*", help="results/<stem>.json files")
+    ap.add_argument("--summary", action="store_true",
+                    help="print the README's markdown summary of every claim from the committed reports in results/")
     ap.add_argument("--write", action="store_true",
                     help="judge the claims again from the report's numbers and write its .json and .md back")
     args = ap.parse_args(argv)
+    if args.summary:
+        print(summary_markdown())
+        return 0
+    if not args.reports:
+        ap.error("give report files, or --summary")
     for path in args.reports:
         try:
             if args.write:
@@ -299,4 +338,4 @@ if __name__ == "__main__":
 
 
 __all__ = ["KINDS", "SEEDS_TO_DECIDE", "VERDICTS", "Claim", "finding", "findings", "findings_section",
-           "format_finding", "print_verdicts", "refresh", "stored_reports", "study_of"]
+           "format_finding", "print_verdicts", "refresh", "stored_reports", "study_of", "summary_markdown"]

@@ -1,6 +1,7 @@
 """The verdicts on the paper's claims (``mrcnn_np.studies.findings``, docs/ABLATIONS.md)."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -121,3 +122,11 @@ def test_refresh_refuses_what_is_not_a_table_report_with_one_line(tmp_path, caps
     broken.write_text("{")
     assert F.main([str(broken)]) == 2
     assert str(broken) in capsys.readouterr().err
+
+
+def test_the_readme_summary_is_what_the_committed_reports_print():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"<!-- findings:begin[^>]*-->\n(.*?)\n<!-- findings:end -->", readme, re.S)
+    assert block, "README.md has no findings block"
+    assert block.group(1) == F.summary_markdown(), \
+        "README's findings summary is stale: paste the output of python -m mrcnn_np.studies.findings --summary"
