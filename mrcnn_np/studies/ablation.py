@@ -81,7 +81,9 @@ def _model_config_for(study, variant, train_set):
 def _score(study, job, res, val_set) -> dict:
     """The training's final evaluation (every validation image) in percent; -1 (no ground truth) -> None."""
     ev = res.evals[-1]
-    pct = {kind: {k: (100.0 * v if v >= 0 else None) for k, v in ev[kind].items()} for kind in ("segm", "bbox")}
+    # a box-only model (mask_on=False, the multitask table) has no segm evaluation: its mask numbers are None
+    pct = {kind: {k: (100.0 * v if v >= 0 else None) for k, v in ev[kind].items()} if kind in ev else
+           dict.fromkeys(ev["bbox"], None) for kind in ("segm", "bbox")}
     metrics = {f"{pre}_{k}": pct[kind][k] for pre, kind in (("mask", "segm"), ("box", "bbox"))
                for k in ("AP", "AP50", "AP75")}
     return {"table": study.name, "metrics": metrics, "segm": pct["segm"], "bbox": pct["bbox"],
@@ -98,10 +100,12 @@ def add_findings(study: Study, report: dict, out=None, suffix="", log=print) -> 
 
 
 def table(name: str, title: str, paper_table: str, paper_setting: str, data, design: str, variants: tuple,
-          base: dict | None = None, recipe: dict | None = None, claims: tuple = ()) -> Study:
+          base: dict | None = None, recipe: dict | None = None, claims: tuple = (),
+          backbone_init: str = "scratch") -> Study:
     """An ablation table: the paper's table it mirrors, its data set and why, its variants; ``recipe``
     overrides fields of RECIPE (the quick recipe is the same for every table); ``claims``: the paper's
-    claims the table tests (``studies.findings.Claim``), judged into the report's ``findings``."""
+    claims the table tests (``studies.findings.Claim``), judged into the report's ``findings``;
+    ``backbone_init``: where the bodies start unless told (the tables of the first round: scratch)."""
     return Study(name=name, title=title, command=f"ablate {name}", variants=tuple(variants),
                  recipe={**RECIPE, **(recipe or {})}, quick_recipe=dict(QUICK_RECIPE), metrics=METRICS,
                  model_config=_model_config_for, evaluate=_score, format_markdown=format_markdown,
@@ -109,6 +113,7 @@ def table(name: str, title: str, paper_table: str, paper_setting: str, data, des
                  stem=f"ablation_{name}", dataset="shapes", data=data, bookkeeping=BOOKKEEPING,
                  eval_in_training=True, paper_table=paper_table, paper_setting=paper_setting, design=design,
                  base=dict(base or {}), extra={"table": name}, claims=tuple(claims),
+                 backbone_init=backbone_init,
                  finish=add_findings)
 
 
@@ -135,7 +140,10 @@ def format_markdown(report: dict) -> str:
     from mrcnn_np.datasets.shapes import format_statistics  # noqa: PLC0415
 
     r, d = report, report["data"]
-    intro = ("Teaching-scale Mask R-CNN (`teaching` preset) on the synthetic shapes set; ours: COCO AP x 100 on the "
+    intro = ("Teaching-scale Mask R-CNN (`teaching` preset; backbone body: "
+             f"{'the shipped pretrained body' if r.get('backbone_init') == 'pretrained' else 'from scratch'}"
+             f"{', frozen up to stage ' + str(r['freeze_at']) if r.get('freeze_at') else ''}) "
+             "on the synthetic shapes set; ours: COCO AP x 100 on the "
              f"validation images, mean ± sample std over {len(r['seeds'])} seed(s). Paper: {r['paper_setting']}. "
              "Compare differences within the table (Δ: against the first row of the same group), not absolute values.")
     lines = opening("Ablation", r, intro, results_table(r)) + findings_section(r) + [

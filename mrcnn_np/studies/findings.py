@@ -182,8 +182,9 @@ def findings_section(report: dict) -> list:
                      f"{spread} | {f['seeds']} | **{f['verdict']}** ({f['why']}) |")
     decided = sum(f["verdict"] != "undecided" for f in rows)
     beyond = sum(f["verdict"] != "undecided" and f.get("beyond_spread", False) for f in rows)
-    lines += ["", f"{decided} of {len(rows)} claims decided, {beyond} of them by a difference beyond the spread "
-                  "(the others are claims of near-equality that the seeds cannot tell apart).", ""]
+    others = decided - beyond
+    lines += ["", f"{decided} of {len(rows)} claim(s) decided, {beyond} by a difference beyond the spread"
+              + (f", {others} as near-equality the seeds cannot tell apart." if others else "."), ""]
     return lines
 
 
@@ -200,8 +201,8 @@ def study_of(report: dict):
 
 
 # The paper's claims that no study tests yet (the README's summary lists them as "not run").
-NOT_STUDIED = (("3", "adding the mask branch improves box AP (multi-task training)"),)
-SUMMARY_TABLES = ("backbone", "mask_loss", "roi", "mask_head", "keypoints")   # in the order of the paper's tables
+NOT_STUDIED: tuple = ()   # (table, claim) pairs; every claim of the issue has a study since the multitask table
+SUMMARY_TABLES = ("backbone", "mask_loss", "roi", "mask_head", "multitask", "keypoints")   # in the order of the paper's tables
 
 
 def summary_markdown(names=SUMMARY_TABLES) -> str:
@@ -212,8 +213,8 @@ def summary_markdown(names=SUMMARY_TABLES) -> str:
             "|---|---|---|---|---|---|---|---|"]
     latest = {}
     for name in names:
-        for words, path, report in stored_reports(name):
-            body = "pretrained" if words.startswith("from the pretrained") else "scratch"
+        for _, path, report in stored_reports(name):
+            body = report.get("backbone_init", "scratch")
             for f in report.get("findings") or []:
                 spread = "–" if f["spread"] is None else f"{f['spread']:.1f}"
                 rows.append(f"| {f['table']} | {f['claim']} | {body} | {_num(f['paper_delta'])} | "
@@ -233,12 +234,13 @@ def summary_markdown(names=SUMMARY_TABLES) -> str:
 
 def stored_reports(name: str) -> list:
     """The committed reports of table ``name`` (or "keypoints" for Table 4) in ``results/``, as
-    (description, path, report): from scratch, then from the pretrained bodies when that file exists."""
+    (description, path, report): the table's default body (``ablation_<name>.json``), then the other
+    body when that file exists (``ablation_<name>_pretrained.json``; ``report["backbone_init"]`` says which)."""
     from mrcnn_np.paths import results_dir  # noqa: PLC0415
 
     stem = "keypoints_table4" if name == "keypoints" else f"ablation_{name}"
     out = []
-    for suffix, words in (("", "from scratch"), ("_pretrained", "from the pretrained bodies")):
+    for suffix, words in (("", "the table's default body"), ("_pretrained", "from the pretrained bodies")):
         path = results_dir() / f"{stem}{suffix}.json"
         if path.is_file():
             out.append((words, path, _load(path)))
@@ -251,7 +253,8 @@ def print_verdicts(name: str) -> list:
     reports = stored_reports(name)
     for words, path, report in reports:
         rows = report.get("findings")
-        print(f"{path.name} ({words}, {len(report['seeds'])} seeds, commit {str(report['git_commit'])[:8]}):")
+        print(f"{path.name} (backbone body: {report.get('backbone_init', 'scratch')}, {len(report['seeds'])} seeds, "
+              f"commit {str(report['git_commit'])[:8]}):")
         if not rows:
             print("  no claim of the paper to judge in this table")
             continue

@@ -1,8 +1,8 @@
 """Every study by name, each a short declarative module on the runner (``runner.Study``).
 
     demo                  python -m mrcnn_np demo (make demo): train the teaching preset, COCO AP, a figure
-    roi, mask_loss, mask_head, backbone, mask_resolution
-                          python -m mrcnn_np ablate TABLE: the paper's Table 2 at teaching scale
+    roi, mask_loss, mask_head, backbone, mask_resolution, multitask
+                          python -m mrcnn_np ablate TABLE: the paper's Tables 2 and 3 at teaching scale
     keypoints             python -m mrcnn_np keypoints: Table 4, keypoint-only vs keypoint & mask
     pretrain_effect_<s>   python -m mrcnn_np pretrain-effect S: scratch vs pretrained body, S in PRETRAIN_SETTINGS
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 
-ABLATION_TABLES = ("roi", "mask_loss", "mask_head", "backbone", "mask_resolution")
+ABLATION_TABLES = ("roi", "mask_loss", "mask_head", "backbone", "mask_resolution", "multitask")
 PRETRAIN_SETTINGS = ("demo", "rotated", "c4")
 MODULES = {"demo": "mrcnn_np.studies.demo", **{t: f"mrcnn_np.studies.ablation_{t}" for t in ABLATION_TABLES},
            "keypoints": "mrcnn_np.studies.keypoints_table4",

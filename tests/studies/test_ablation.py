@@ -39,6 +39,11 @@ def test_every_variant_builds_and_trains_one_step(table, label):
     model = MaskRCNN(cfg, seed=0)
     imgs, tgts = scene_batch([0, 1])
     out, inter = model(imgs, tgts, return_intermediates=True)
+    if not cfg.mask_on:    # the multitask table's box-only model: no mask branch, no mask loss
+        assert set(LOSS_NAMES) - {"loss_mask"} <= set(out) and "loss_mask" not in out and out["num_pos_rois"] > 0
+        assert inter.get("mask_logits") is None and not hasattr(model.roi_heads, "mask_head")
+        assert_loss_trains_every_parameter(model, out)
+        return
     assert set(LOSS_NAMES) <= set(out) and out["num_pos_rois"] > 0
     m = cfg.mask_head.resolution
     assert inter["mask_logits"].shape[1:] == (1 if cfg.mask_head.class_agnostic else 6, m, m)

@@ -84,7 +84,7 @@ def test_the_claims_name_variants_of_their_tables():
             missing = [label for label in c.variants if label not in labels]
             assert not missing or c.key == "2a_resnext", (name, c.key, missing)   # ResNeXt: not in the table yet
     keys += [c.key for c in keypoints_table4.CLAIMS]
-    assert len(keys) == len(set(keys)) == 12   # docs/ABLATIONS.md lists these twelve (Table 3 has no study yet)
+    assert len(keys) == len(set(keys)) == 13   # the thirteen claims, listed in docs/ABLATIONS.md
     doc = (Path(__file__).resolve().parents[2] / "docs" / "ABLATIONS.md").read_text()
     assert all(f"`{k}`" in doc for k in keys)
 
@@ -130,3 +130,12 @@ def test_the_readme_summary_is_what_the_committed_reports_print():
     assert block, "README.md has no findings block"
     assert block.group(1) == F.summary_markdown(), \
         "README's findings summary is stale: paste the output of python -m mrcnn_np.studies.findings --summary"
+
+
+def test_the_multitask_table_starts_from_the_pretrained_body_and_judges_box_ap():
+    table = get_table("multitask")
+    assert table.backbone_init == "pretrained" and table.stem == "ablation_multitask"
+    assert [v.changes for v in table.variants] == [{"mask_on": False}, {"mask_on": True}]
+    (claim,) = table.claims
+    assert claim.metric == "box_AP" and claim.variants == (table.variants[1].label, table.variants[0].label)
+    assert [v.paper["box_AP"] for v in table.variants] == [37.3, 38.2]   # docs/PAPER_TABLES.md, Table 3

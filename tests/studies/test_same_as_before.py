@@ -84,8 +84,12 @@ def _compare(key, rec, report):
         assert new == old, (key, i, report["runs"][i]["variant"])
 
 
+# the tables of the first round, captured before the runner was rebuilt (the multitask table came later)
+FIRST_ROUND = [t for t in ABLATION_TABLES if t != "multitask"]
+
+
 @pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
-@pytest.mark.parametrize("name", [*ABLATION_TABLES, "keypoints"])
+@pytest.mark.parametrize("name", [*FIRST_ROUND, "keypoints"])
 def test_tables_and_keypoints_train_as_before(name, quick, recorder, tmp_path):
     report = run_study(get_study(name), quick=quick, workers=1, out=tmp_path / "res", data_root=tmp_path / "data",
                        runs_root=tmp_path / "runs", progress=False, log=lambda s: None)
