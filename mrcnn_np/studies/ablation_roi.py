@@ -1,4 +1,17 @@
-"""Ablation table ``roi`` (paper Table 2c/2d): RoIPool, RoIWarp and RoIAlign (max, avg) at strides 16 (C4) and 32 (C5)."""
+"""Ablation table ``roi`` (paper Table 2c/2d): RoIPool, RoIWarp and RoIAlign (max, avg) at strides 16 (C4) and 32 (C5).
+
+Beside the paper's five operations, two rows per stride that the paper does not have:
+
+- RoIAlign with ``aligned=True`` (the half-pixel shift of detectron2's ROIAlignV2): at fixed
+  features notebook 04 measures that the paper's ``aligned=False`` samples half a cell off the
+  box, which costs about as much as RoIPool's rounding; these rows ask whether training learns
+  that offset away (then both RoIAligns score alike) or not.
+- ``crop_and_resize`` (TensorFlow's op, which many re-implementations used as "RoIAlign";
+  docs/REFERENCE.md §8.5): bilinear samples on a grid that spans the box corner to corner, one
+  sample per bin, no averaging.
+
+The first round of the table (``results/ablation_roi.json``, from scratch) predates these rows.
+"""
 
 from mrcnn_np.datasets.shapes import ShapesConfig
 from mrcnn_np.studies.ablation import C4, C5, paper, table
@@ -21,6 +34,15 @@ def variants() -> tuple:
             out.append(Variant(f"{label}, stride {stride}",
                                {**arch, "roi_heads.roi_op": op, "roi_heads.aggregation": agg},
                                numbers.get(f"{op}/{agg}", {}), group=f"stride {stride}"))
+    for arch, stride in ((C4, 16), (C5, 32)):
+        # after each stride's paper rows, so that the first-round report's variants keep their order
+        i = max(k for k, v in enumerate(out) if v.group == f"stride {stride}") + 1
+        out[i:i] = [Variant(f"RoIAlign (avg, aligned=True), stride {stride}",
+                            {**arch, "roi_heads.roi_op": "roialign", "roi_heads.aggregation": "avg",
+                             "roi_heads.aligned": True}, {}, group=f"stride {stride}"),
+                    Variant(f"crop_and_resize, stride {stride}",
+                            {**arch, "roi_heads.roi_op": "crop_and_resize", "roi_heads.aggregation": None}, {},
+                            group=f"stride {stride}")]
     return tuple(out)
 
 

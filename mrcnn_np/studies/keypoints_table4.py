@@ -157,7 +157,8 @@ def format_markdown(report: dict) -> str:
     from mrcnn_np.datasets.keypoints import format_keypoint_statistics  # noqa: PLC0415
 
     r, d = report, report["data"]
-    intro = (f"`{r['preset']}` preset (a small GroupNorm ResNet-FPN, trained from scratch) on the synthetic stick "
+    body = "from the shipped pretrained body" if r.get("backbone_init") == "pretrained" else "trained from scratch"
+    intro = (f"`{r['preset']}` preset (a small GroupNorm ResNet-FPN, {body}) on the synthetic stick "
              "figures (13 keypoints, COCO visibility flags); ours: COCO AP x 100 on all validation images "
              f"(AP_kp with OKS, per-keypoint sigmas from `engine/evaluate_keypoints.py`), mean ± sample std over "
              f"{len(r['seeds'])} seed(s). Paper: {r['paper_setting']}. The data, the model and the training length "

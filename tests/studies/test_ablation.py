@@ -80,7 +80,9 @@ def test_tables_are_well_formed():
            for v in roi.variants]
     assert ops == [(a, op, agg) for a in ("c4", "c5") for op, agg in
                    (("roipool", "max"), ("roiwarp", "max"), ("roiwarp", "avg"), ("roialign", "max"),
-                    ("roialign", "avg"))]
+                    ("roialign", "avg"), ("roialign", "avg"), ("crop_and_resize", None))]
+    assert [v.changes.get("roi_heads.aligned", False) for v in roi.variants] == [False] * 5 + [True, False] + \
+        [False] * 5 + [True, False]
     # spot checks against docs/PAPER_TABLES.md
     assert roi.variant("RoIAlign (avg), stride 32").paper == {
         "mask_AP": 30.9, "mask_AP50": 51.8, "mask_AP75": 32.1, "box_AP": 34.0, "box_AP50": 55.3, "box_AP75": 36.4}

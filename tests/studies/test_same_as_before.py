@@ -71,17 +71,26 @@ def recorder(monkeypatch):
     return rec
 
 
+# rows added to a table since the capture (tables v2): their runs are new, the others must train as before
+ADDED_SINCE = {"roi": {f"{row}, stride {s}" for row in ("RoIAlign (avg, aligned=True)", "crop_and_resize")
+                       for s in (16, 32)}}
+
+
 def _compare(key, rec, report):
     before = BEFORE["studies"][key]
     assert rec["data"] == before["data"], key
-    assert report["seeds"] == before["seeds"] and [r["variant"] for r in report["runs"]] == before["variants"], key
+    added = ADDED_SINCE.get(key.split("/")[0], set())
+    keep = [i for i, r in enumerate(report["runs"]) if r["variant"] not in added]
+    assert len(keep) < len(report["runs"]) or not added, (key, "the added rows are not in the table")
+    runs, train = [report["runs"][i] for i in keep], [rec["train"][i] for i in keep]
+    assert report["seeds"] == before["seeds"] and [r["variant"] for r in runs] == before["variants"], key
     if "recipe" in before:
         assert _jsonable(report["recipe"]) == before["recipe"], key
-    assert len(rec["train"]) == len(before["train"]), key
-    for i, (new, old) in enumerate(zip(rec["train"], before["train"])):
+    assert len(train) == len(before["train"]), key
+    for i, (new, old) in enumerate(zip(train, before["train"])):
         old = {k: v for k, v in old.items() if k != "resume"}
         assert new["model"] in BEFORE["models"] or new["model"] == old["model"], (key, i, "unknown model config")
-        assert new == old, (key, i, report["runs"][i]["variant"])
+        assert new == old, (key, i, runs[i]["variant"])
 
 
 # the tables of the first round, captured before the runner was rebuilt (the multitask table came later)
