@@ -135,8 +135,8 @@ BUGS = (
     Bug(
         name="sampler-ignores-positive-fraction",
         source="torchvision BalancedPositiveNegativeSampler (positive_fraction); Faster R-CNN section 3.1.3",
-        symptom="With many positives the sampled batch is all positives (512 of 512 RoIs) instead of "
-                "at most a quarter: the heads hardly see background and fire everywhere.",
+        symptom="With many positives the sample is all positives (256 of 256 anchors, or 512 of 512 RoIs) "
+                "instead of at most half (RPN) or a quarter (RoI heads): no background is trained on.",
         test="tests/detection/test_sampler.py::test_counts_plenty_of_both",
         hint="num_pos = min(batch_size_per_image * positive_fraction, #positives). Is the fraction applied?",
         edits=(Edit("mrcnn_np/detection/sampler.py",

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .bugs import BUGS
-from .patch import BugHuntError, default_root, plant, reset
+from .patch import BugHuntError, default_root, plant, read_state, reset
 
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc", ".pytest_cache", ".hypothesis")
 
@@ -80,6 +80,10 @@ def check(root=None, names=None, progress=print) -> list:
     the clean code or the copy does not import its own package.
     """
     root = Path(root) if root is not None else default_root()
+    planted = read_state(root)
+    if planted is not None:
+        raise BugHuntError(f"bug {planted['bug']!r} is planted in {root}; run `python -m mrcnn_np bughunt reset` "
+                           "before the check")
     bugs = [b for b in BUGS if names is None or b.name in names]
     if names is not None and len(bugs) != len(set(names)):
         unknown = sorted(set(names) - {b.name for b in BUGS})

@@ -10,7 +10,10 @@ import textwrap
 
 
 def _root(args):
-    return args.root   # None: the checkout this package was imported from
+    """--root, or the checkout this package was imported from."""
+    from .patch import default_root  # noqa: PLC0415
+
+    return args.root or default_root()
 
 
 def cmd_list(args) -> None:
@@ -20,14 +23,8 @@ def cmd_list(args) -> None:
     for bug in BUGS:
         print(f"{bug.name}\n  source:  {bug.source}")
         print(textwrap.fill(bug.symptom, 100, initial_indent="  symptom: ", subsequent_indent="           "))
-    state = read_state(args.root or _default())
+    state = read_state(_root(args))
     print(f"\n{len(BUGS)} bugs; planted now: {state['bug'] if state else 'none'}")
-
-
-def _default():
-    from .patch import default_root  # noqa: PLC0415
-
-    return default_root()
 
 
 def cmd_plant(args) -> None:
@@ -49,7 +46,7 @@ def cmd_hint(args) -> None:
     from .patch import BugHuntError, read_state  # noqa: PLC0415
     from .bugs import BY_NAME  # noqa: PLC0415
 
-    state = read_state(args.root or _default())
+    state = read_state(_root(args))
     if state is None:
         raise BugHuntError("no bug is planted; nothing to hint at")
     print(textwrap.fill("Hint: " + BY_NAME[state["bug"]].hint, 100))
