@@ -34,7 +34,7 @@ def cmd_plant(args) -> None:
     plant(bug.name, _root(args))
     print(f"planted {bug.name} (modelled on {bug.source}).\n")
     print(textwrap.fill("Symptom: " + bug.symptom, 100))
-    print(f"\nThe test that catches it now fails:\n  python -m pytest -q {bug.test}")
+    print(f"\nThe test that catches it now fails (run it from the repository root):\n  python -m pytest -q {bug.test}")
     if args.hint:
         print(textwrap.fill("Hint: " + bug.hint, 100))
     else:
