@@ -10,7 +10,8 @@ passes without it. The package itself has no bug switches: nothing here is impor
 
 from .bugs import BUGS, BY_NAME, Bug, Edit
 from .check import CheckResult, check
+from .figure import symptom_figure
 from .patch import STATE_FILE, BugHuntError, plant, read_state, reset, reveal
 
 __all__ = ["BUGS", "BY_NAME", "Bug", "Edit", "BugHuntError", "CheckResult", "STATE_FILE", "check", "plant",
-           "read_state", "reset", "reveal"]
+           "read_state", "reset", "reveal", "symptom_figure"]

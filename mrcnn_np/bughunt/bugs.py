@@ -100,13 +100,16 @@ BUGS = (
     Bug(
         name="zero-size-box-log0",
         source="matterport/Mask_RCNN#159 (NaN loss: log(0) when encoding zero-size boxes)",
-        symptom="An annotation with zero width or height is kept as ground truth; its box-regression "
-                "target is log(0) = -inf and the box loss turns inf/NaN on the first image that has one.",
-        test="tests/datasets/test_validate.py::test_degenerate_annotations_are_dropped_and_counted",
-        hint="Which boxes may ever reach BoxCoder.encode? Look at what the data reader lets through.",
-        edits=(Edit("mrcnn_np/datasets/validate.py",
-                    "        if not (bw > 0 and bh > 0):\n",
-                    "        if not (bw >= 0 and bh >= 0):\n"),),
+        symptom="A proposal that lies off the image is clipped to a box of zero width and kept; the box "
+                "head encodes its regression target against it, divides by a width of 0 and takes "
+                "log(w / 0): the box loss turns inf/NaN after a few iterations.",
+        test="tests/bughunt/test_catch.py::test_proposals_have_positive_size",
+        hint="Clipping to the image can leave boxes of no size at all. Which step of the RPN's "
+             "proposal filtering should drop them?",
+        edits=(Edit("mrcnn_np/detection/rpn.py",
+                    "        keep = remove_small_boxes(boxes, min_size)\n"
+                    "        keep = keep[scores[keep] >= score_thresh]\n",
+                    "        keep = np.flatnonzero(scores >= score_thresh)\n"),),
     ),
     Bug(
         name="mask-softmax-across-classes",

@@ -52,7 +52,7 @@ def make_copy(root: Path, dest: Path) -> Path:
     return dest
 
 
-def _env(copy: Path) -> dict:
+def subprocess_env(copy: Path) -> dict:
     env = dict(os.environ)
     env.update(PYTHONPATH=str(copy), NUMBA_CACHE_DIR=str(copy / ".numba_cache"), OMP_NUM_THREADS="1",
                NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", MRCNN_NP_QUICK="1")
@@ -64,7 +64,7 @@ def run_tests(copy: Path, node_ids, timeout: float = 600) -> tuple[int, str]:
     """(pytest exit code, its output) for ``node_ids`` run in the copy."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(copy),
            "-c", str(copy / "pyproject.toml"), *node_ids]
-    p = subprocess.run(cmd, cwd=copy, env=_env(copy), capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(cmd, cwd=copy, env=subprocess_env(copy), capture_output=True, text=True, timeout=timeout)
     return p.returncode, p.stdout + p.stderr
 
 
@@ -92,7 +92,7 @@ def check(root=None, names=None, progress=print) -> list:
     with tempfile.TemporaryDirectory(prefix="mrcnn_np_bughunt_") as tmp:
         copy = make_copy(root, Path(tmp))
         probe = subprocess.run([sys.executable, "-c", "import mrcnn_np; print(mrcnn_np.__file__)"],
-                               cwd=copy, env=_env(copy), capture_output=True, text=True)
+                               cwd=copy, env=subprocess_env(copy), capture_output=True, text=True)
         if not probe.stdout.strip().startswith(str(copy)):
             raise BugHuntError(f"the copy imports mrcnn_np from {probe.stdout.strip() or probe.stderr.strip()}, "
                                f"not from {copy}")

@@ -7,7 +7,8 @@ Each one checks a property of the clean code by hand-computed values; ``bughunt 
 import numpy as np
 import pytest
 
-from mrcnn_np.detection.rpn import RPN, assign_targets_to_anchors
+from mrcnn_np.detection.rpn import RPN, assign_targets_to_anchors, filter_proposals
+from mrcnn_np.ops.boxes import BoxCoder
 from mrcnn_np.ops.masks import project_masks_on_boxes
 from mrcnn_np.ops.roi_align import roi_align
 from mrcnn_np.ops.roi_pool import roi_pool
@@ -60,3 +61,15 @@ def test_roi_pool_rounds_halves_away_from_zero(impl):
                            return_argmax=True, impl=impl)
     assert out[0, 0, 0, 0] == -3.0
     assert argmax[0, 0, 0, 0] == 3   # row 0, column 3
+
+
+def test_proposals_have_positive_size():
+    # anchor 1 lies wholly left of the 32 x 32 image: clipped, it has width 0 and must go, or the
+    # box head's targets against it divide by 0 (dx) and take log(w / 0) (dw)
+    anchors = np.array([[4, 4, 20, 20], [-30, 4, -10, 20]], np.float32)
+    (boxes, scores), = filter_proposals(anchors, np.array([[2.0, 1.0]], np.float32), np.zeros((1, 2, 4), np.float32),
+                                        [(32, 32)], [2])
+    np.testing.assert_array_equal(boxes, anchors[:1])
+    targets = BoxCoder((10.0, 10.0, 5.0, 5.0)).encode_single(np.tile(np.float32([2, 2, 18, 18]), (len(boxes), 1)),
+                                                              boxes)
+    assert np.isfinite(targets).all()
