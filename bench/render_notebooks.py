@@ -26,7 +26,7 @@ larger one is written (to look at) but reported as an error, exit code 1: draw t
 notebook's figures as JPEG (the synthetic images are noisy, so PNGs are large; notebooks 01,
 02, 08 and 17 do this in their import cell), lower their dpi, or draw fewer of them.
 
-    python -m bench.render_notebooks                 # all 18 (long: the full-mode trainings)
+    python -m bench.render_notebooks                 # all 19 (long: the full-mode trainings)
     python -m bench.render_notebooks --only 01 03    # just those (make notebooks-render ONLY="01 03")
 """
 

@@ -9,6 +9,7 @@
     predict       detections on image files: drawings (PNG) + COCO-format JSON
     ablate        the paper's ablation tables at teaching scale (results/ablation_<table>.md)
     keypoints     keypoint-only vs keypoint & mask (Table 4): results/keypoints_table4.md, a figure
+    bughunt       plant a realistic bug for students to find: list, plant NAME, hint, reveal, reset, check
 
 Each subcommand is one ``cmd_*`` function that parses nothing and computes nothing
 itself: it calls package functions. To add one, write ``cmd_x(args)`` and register it
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mrcnn_np.bughunt.cli import add_bughunt_command
 from mrcnn_np.studies.cli import add_study_commands
 
 
@@ -336,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     add_study_commands(sub, _at_least_one)   # demo, ablate, keypoints: mrcnn_np/studies/cli.py
+    add_bughunt_command(sub)                 # bughunt list/plant/...: mrcnn_np/bughunt/cli.py
     return parser
 
 
