@@ -233,3 +233,18 @@ def test_render_stores_outputs_and_stamp_and_leaves_a_failing_notebook_alone(tmp
     with pytest.raises(Exception, match="boom"):
         render(bad, timeout=120)
     assert bad.read_bytes() == before and not list(tmp_path.glob("*.rendering"))
+
+
+def test_readme_times_table_shows_the_rendered_full_mode_times():
+    """README's notebook-times block is the output of ``python -m bench.notebook_times --full-from-render
+    --modes quick``: its full-mode column must be the seconds the rendering stored in each notebook."""
+    from bench.notebook_times import rendered_seconds
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- notebook-times:begin[^>]*-->\n(.*?)<!-- notebook-times:end -->", readme, re.S)
+    assert block, "README.md has no notebook-times block"
+    rows = dict(re.findall(r"^\| `([^`]+)` \| [^|]+ \| ([^|]+) \|$", block.group(1), re.M))
+    assert sorted(rows) == sorted(p.stem for p in NOTEBOOKS)
+    for path in NOTEBOOKS:
+        seconds, _ = rendered_seconds(path)
+        assert rows[path.stem].strip() == f"{seconds:.0f}", (path.name, "render again and paste the new table")

@@ -89,7 +89,8 @@ def test_the_claims_name_variants_of_their_tables():
     assert all(f"`{k}`" in doc for k in keys)
 
 
-REPORTS = [f"ablation_{t}.json" for t in ABLATION_TABLES] + ["keypoints_table4.json"]
+REPORTS = [f"ablation_{t}.json" for t in ABLATION_TABLES] + ["keypoints_table4.json"] + \
+    sorted(p.name for p in RESULTS.glob("*_pretrained.json") if p.name.startswith(("ablation_", "keypoints_")))
 
 
 @pytest.mark.parametrize("name", REPORTS)
