@@ -10,8 +10,17 @@ passes without it. The package itself has no bug switches: nothing here is impor
 
 from .bugs import BUGS, BY_NAME, Bug, Edit
 from .check import CheckResult, check
-from .figure import symptom_figure
 from .patch import STATE_FILE, BugHuntError, plant, read_state, reset, reveal
 
 __all__ = ["BUGS", "BY_NAME", "Bug", "Edit", "BugHuntError", "CheckResult", "STATE_FILE", "check", "plant",
            "read_state", "reset", "reveal", "symptom_figure"]
+
+
+def __getattr__(name):
+    # symptom_figure needs numpy and matplotlib: imported on first use, so that parsing the command
+    # line (mrcnn_np.cli imports bughunt.cli) stays free of numerics (tests/studies/test_cli_flags.py)
+    if name == "symptom_figure":
+        from .figure import symptom_figure  # noqa: PLC0415
+
+        return symptom_figure
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
