@@ -128,8 +128,8 @@ def finding(report: dict, claim: Claim) -> dict:
     out = {"key": claim.key, "table": claim.table, "claim": claim.text, "kind": claim.kind,
            "metric": claim.metric, "variants": list(claim.variants), "paper_delta": _round(paper),
            "our_delta": _round(ours), "spread": _round(spread), "seeds": n}
-    if any(_variant(report, label) is None for label in claim.variants):
-        missing = [label for label in claim.variants if _variant(report, label) is None]
+    missing = [label for label in claim.variants if _variant(report, label) is None]
+    if missing:
         out.update(verdict="undecided", why=f"not run: no variant {missing} in this table", needs_seeds=False)
     elif ours is None:
         out.update(verdict="undecided", why="no number for a variant (all its runs diverged)", needs_seeds=False)
@@ -157,6 +157,10 @@ def _num(x) -> str:
     return "–" if x is None else f"{x:+.1f}"
 
 
+def _spread(f: dict) -> str:
+    return "–" if f["spread"] is None else f"{f['spread']:.1f}"
+
+
 def format_finding(f: dict) -> str:
     """One line: the claim, the paper's Δ, ours ± spread, the verdict."""
     spread = "" if f["spread"] is None else f" (spread {f['spread']:.1f})"
@@ -176,7 +180,7 @@ def findings_section(report: dict) -> list:
              "involved; verdicts as defined in `mrcnn_np/studies/findings.py` and docs/ABLATIONS.md.", "",
              "| claim | metric | paper Δ | our Δ | spread | seeds | verdict |", "|---|---|---|---|---|---|---|"]
     for f in rows:
-        spread = "–" if f["spread"] is None else f"{f['spread']:.1f}"
+        spread = _spread(f)
         also = "".join(f"; {m} Δ {_num(d)}" for m, d in f.get("also", {}).items())
         lines.append(f"| {f['claim']} | {f['metric']}{also} | {_num(f['paper_delta'])} | {_num(f['our_delta'])} | "
                      f"{spread} | {f['seeds']} | **{f['verdict']}** ({f['why']}) |")
@@ -216,7 +220,7 @@ def summary_markdown(names=SUMMARY_TABLES) -> str:
         for _, path, report in stored_reports(name):
             body = report.get("backbone_init", "scratch")
             for f in report.get("findings") or []:
-                spread = "–" if f["spread"] is None else f"{f['spread']:.1f}"
+                spread = _spread(f)
                 rows.append(f"| {f['table']} | {f['claim']} | {body} | {_num(f['paper_delta'])} | "
                             f"{_num(f['our_delta'])} | {spread} | {f['seeds']} | **{f['verdict']}** |")
                 if body == "pretrained" or f["key"] not in latest:
