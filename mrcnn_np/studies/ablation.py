@@ -34,6 +34,7 @@ import json
 
 from mrcnn_np.detection.config import MaskRCNNConfig, preset, with_fields
 from mrcnn_np.studies.findings import findings, findings_section
+from mrcnn_np.studies.pooled import hits_section, pooled_section
 from mrcnn_np.studies.report import fmt_delta, fmt_num, fmt_pm, note_section, opening, reproduce_section
 from mrcnn_np.studies.runner import Study
 
@@ -45,6 +46,11 @@ RECIPE = dict(iterations=1200, batch_size=4, lr=0.04, warmup_iters=100, mileston
 # --quick: a smoke test of the whole pipeline (CI), not a measurement.
 QUICK_RECIPE = dict(iterations=4, batch_size=1, lr=0.01, warmup_iters=2, milestones=(0.75,), clip=10.0,
                     train_images=4, val_images=2, seeds=1)
+# --workshop: one (variant, seed) per laptop in a class, the table's main finding in a few minutes
+# (docs/WORKSHOP.md): the pretrained body, a third of the iterations, a smaller data set. A table
+# opts in with ``table(workshop=...)`` (fields overriding these, and the variants a class runs).
+WORKSHOP_RECIPE = dict(iterations=400, batch_size=4, lr=0.04, warmup_iters=50, milestones=(0.75, 0.9), clip=0.0,
+                       train_images=300, val_images=50, seeds=3)
 # TrainConfig bookkeeping of every run: evaluate once, at the end, on every validation image.
 BOOKKEEPING = dict(eval_every=0, eval_images=0, checkpoint_every=100, keep_checkpoints=1, log_every=0)
 METRICS = ("mask_AP", "mask_AP50", "mask_AP75", "box_AP", "box_AP50", "box_AP75")
@@ -96,16 +102,21 @@ def _summary(res) -> str:
 
 def add_findings(study: Study, report: dict, out=None, suffix="", log=print) -> None:
     """``Study.finish`` of the tables: the verdict on each of the table's claims (``studies.findings``)."""
+    from mrcnn_np.studies.pooled import seed_hits  # noqa: PLC0415
+
     report["findings"] = findings(report, study.claims)
+    report["seed_hits"] = seed_hits(report, study.claims)
 
 
 def table(name: str, title: str, paper_table: str, paper_setting: str, data, design: str, variants: tuple,
           base: dict | None = None, recipe: dict | None = None, claims: tuple = (),
-          backbone_init: str = "scratch") -> Study:
+          backbone_init: str = "scratch", workshop: dict | None = None, workshop_variants: tuple = ()) -> Study:
     """An ablation table: the paper's table it mirrors, its data set and why, its variants; ``recipe``
     overrides fields of RECIPE (the quick recipe is the same for every table); ``claims``: the paper's
     claims the table tests (``studies.findings.Claim``), judged into the report's ``findings``;
-    ``backbone_init``: where the bodies start unless told (the tables of the first round: scratch)."""
+    ``backbone_init``: where the bodies start unless told (the tables of the first round: scratch);
+    ``workshop``: the table's workshop recipe (fields overriding WORKSHOP_RECIPE; None: no workshop
+    recipe), ``workshop_variants``: the labels a workshop runs (empty: all)."""
     return Study(name=name, title=title, command=f"ablate {name}", variants=tuple(variants),
                  recipe={**RECIPE, **(recipe or {})}, quick_recipe=dict(QUICK_RECIPE), metrics=METRICS,
                  model_config=_model_config_for, evaluate=_score, format_markdown=format_markdown,
@@ -113,8 +124,9 @@ def table(name: str, title: str, paper_table: str, paper_setting: str, data, des
                  stem=f"ablation_{name}", dataset="shapes", data=data, bookkeeping=BOOKKEEPING,
                  eval_in_training=True, paper_table=paper_table, paper_setting=paper_setting, design=design,
                  base=dict(base or {}), extra={"table": name}, claims=tuple(claims),
-                 backbone_init=backbone_init,
-                 finish=add_findings)
+                 backbone_init=backbone_init, finish=add_findings,
+                 workshop_recipe=None if workshop is None else {**WORKSHOP_RECIPE, **workshop},
+                 workshop_variants=tuple(workshop_variants))
 
 
 # ---------------------------------------------------------------- writing
@@ -140,13 +152,16 @@ def format_markdown(report: dict) -> str:
     from mrcnn_np.datasets.shapes import format_statistics  # noqa: PLC0415
 
     r, d = report, report["data"]
+    recipe_words = ("the table's **workshop recipe** (a short run whose main finding should show, one "
+                    "(variant, seed) per laptop; docs/WORKSHOP.md)" if r.get("workshop") else "")
     intro = ("Teaching-scale Mask R-CNN (`teaching` preset; backbone body: "
              f"{'the shipped pretrained body' if r.get('backbone_init') == 'pretrained' else 'from scratch'}"
              f"{', frozen up to stage ' + str(r['freeze_at']) if r.get('freeze_at') else ''}) "
-             "on the synthetic shapes set; ours: COCO AP x 100 on the "
+             f"on the synthetic shapes set{', ' + recipe_words if recipe_words else ''}; ours: COCO AP x 100 on the "
              f"validation images, mean ± sample std over {len(r['seeds'])} seed(s). Paper: {r['paper_setting']}. "
              "Compare differences within the table (Δ: against the first row of the same group), not absolute values.")
-    lines = opening("Ablation", r, intro, results_table(r)) + findings_section(r) + [
+    lines = (opening("Ablation", r, intro, results_table(r)) + pooled_section(r) + findings_section(r)
+             + hits_section(r) + [
         "## Why this data set",
         "",
         r["design"],
@@ -168,7 +183,7 @@ def format_markdown(report: dict) -> str:
         "",
         "| variant | seed | mask AP | AP50 | AP75 | box AP | AP50 | AP75 | seconds |",
         "|---|---|---|---|---|---|---|---|---|",
-    ]
+    ])
     for run in r["runs"]:
         m = run.get("metrics") or {}
         cells = [fmt_num(m.get(k)) for k in METRICS] if m else ["diverged"] + ["–"] * 5
@@ -178,5 +193,5 @@ def format_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["BOOKKEEPING", "add_findings", "C4", "C5", "METRICS", "ONE_LEVEL", "QUICK_RECIPE", "RECIPE", "format_markdown",
+__all__ = ["BOOKKEEPING", "add_findings", "C4", "C5", "METRICS", "ONE_LEVEL", "QUICK_RECIPE", "RECIPE", "WORKSHOP_RECIPE", "format_markdown",
            "model_config", "paper", "results_table", "table"]

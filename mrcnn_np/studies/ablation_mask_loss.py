@@ -23,4 +23,6 @@ STUDY = table(
     "independently, so most RoIs contain parts of an object of another class. The softmax loss then "
     "trains the other class's channel down on pixels that look like that class; the per-class sigmoid "
     "does not (the paper's 'decoupling'). Teaching FPN model (the loss does not depend on the backbone).",
-    (SOFTMAX, SIGMOID, AGNOSTIC), claims=CLAIMS)
+    (SOFTMAX, SIGMOID, AGNOSTIC), claims=CLAIMS,
+    # a class compares the two losses (the table's main finding) from the pretrained body in a few minutes a run
+    workshop={}, workshop_variants=(SOFTMAX.label, SIGMOID.label))

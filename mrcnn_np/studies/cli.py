@@ -15,12 +15,17 @@ pretrain-effect SETTING — with the same flags for each.
     --backbone-init    scratch or pretrained (the shipped body); default: the study's (demo: pretrained)
     --freeze-at K      with pretrained: keep the stem and K-1 stages fixed
 
+ablate only: ``--workshop`` (the table's workshop recipe), ``--variant V --seed S`` (one run, one
+pooled-run file in --out), and ``ablate merge FILES`` (the table from a class's run files,
+``studies.pooled``).
+
 Parsing imports no numerics: the table names are ``registry.ABLATION_TABLES``.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from mrcnn_np.studies.registry import ABLATION_TABLES, PRETRAIN_SETTINGS
 
@@ -29,10 +34,16 @@ def _run(name: str, args) -> dict:
     from mrcnn_np.studies.registry import get_study  # noqa: PLC0415
     from mrcnn_np.studies.runner import run_study  # noqa: PLC0415
 
+    variant, seed = getattr(args, "variant", None), getattr(args, "seed", None)
+    if (variant is None) != (seed is None):
+        raise ValueError("--variant and --seed go together: one run of one variant with one seed")
+    if seed is not None and args.seeds is not None:
+        raise ValueError("--seed S runs one seed; drop --seeds")
     return run_study(get_study(name), args.seeds, workers=args.workers, scheduler=args.scheduler,
                      resume=args.resume, quick=args.quick, out=args.out, data_root=args.data_root,
                      runs_root=args.runs_root, iterations=args.iters, progress=not args.no_progress,
-                     backbone_init=args.backbone_init, freeze_at=args.freeze_at)
+                     backbone_init=args.backbone_init, freeze_at=args.freeze_at,
+                     workshop=getattr(args, "workshop", False), select=None if seed is None else (variant, seed))
 
 
 def cmd_demo(args) -> None:
@@ -44,12 +55,44 @@ def cmd_demo(args) -> None:
 def cmd_ablate(args) -> None:
     from mrcnn_np.studies.ablation import results_table  # noqa: PLC0415
 
+    if args.table == "merge":
+        return cmd_merge(args)
+    if args.files:
+        raise ValueError(f"ablate {args.table}: unexpected arguments {args.files}; run files go to 'ablate merge'")
+    if args.variant is not None and args.table == "all":
+        raise ValueError("--variant/--seed run one table's run: name the table, not 'all'")
     for name in (ABLATION_TABLES if args.table == "all" else [args.table]):
         report = _run(name, args)
+        if report.get("format"):                     # --variant V --seed S: one run, one pooled-run file
+            res = report["result"]
+            words = "diverged: " + str(res["error"]) if not res.get("metrics") else ", ".join(
+                f"{k.replace('_', ' ')} {v:.1f}" for k, v in res["metrics"].items()
+                if k in ("mask_AP", "box_AP") and v is not None)
+            print(f"\n{report['title']}, {res['variant']}, seed {res['seed']}: {words}"
+                  f"{' (reused)' if res.get('reused') else ''}\nwrote {report['path']}\n"
+                  f"pool the class's files: python -m mrcnn_np ablate merge {Path(report['path']).parent}/*.json")
+            continue
         print(f"\n{report['title']} (paper {report['paper_table']}), {len(report['seeds'])} seed(s), "
               f"{report['wall_seconds'] / 60:.1f} min")
         print(results_table(report))
         print("wrote " + " and ".join(report["files"]))
+
+
+def cmd_merge(args) -> None:
+    """ablate merge FILES: the table from the class's run files (``studies.pooled``)."""
+    from mrcnn_np.studies.ablation import results_table  # noqa: PLC0415
+    from mrcnn_np.studies.findings import format_finding  # noqa: PLC0415
+    from mrcnn_np.studies.pooled import merge  # noqa: PLC0415
+
+    report = merge(args.files, out=args.out)
+    print(f"\n{report['title']} (paper {report['paper_table']}), {len(report['runs'])} run file(s), "
+          f"seeds {report['seeds']}")
+    print(results_table(report))
+    for f in report.get("findings") or []:
+        print("  " + format_finding(f))
+    for h in report.get("seed_hits") or []:
+        print(f"  held seed by seed: {h['held']} of {h['seeds']} ({h['claim']})")
+    print("wrote " + ", ".join(report["files"]))
 
 
 def cmd_keypoints(args) -> None:
@@ -100,8 +143,16 @@ def add_study_commands(sub, count) -> None:
     add_study_options(p, count)
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("ablate", help="the paper's ablation tables at teaching scale (several trainings each)")
-    p.add_argument("table", choices=[*ABLATION_TABLES, "all"], help="which table (all: one after the other)")
+    p.add_argument("table", choices=[*ABLATION_TABLES, "all", "merge"],
+                   help="which table (all: one after the other; merge: the table from pooled run files)")
+    p.add_argument("files", nargs="*", help="merge: the run files of --variant/--seed runs (e.g. shared/*.json)")
     add_study_options(p, count)
+    p.add_argument("--workshop", action="store_true",
+                   help="the table's workshop recipe: a few minutes a run, its main finding (docs/WORKSHOP.md)")
+    p.add_argument("--variant", default=None, metavar="V",
+                   help="with --seed: run this one variant (its name as listed by the error, e.g. "
+                        "sigmoid_per_class_binary) and write one run file to --out for 'ablate merge'")
+    p.add_argument("--seed", type=int, default=None, metavar="S", help="with --variant: the one seed to run")
     p.set_defaults(func=cmd_ablate)
     p = sub.add_parser("keypoints", help="keypoint-only vs keypoint & mask on stick figures (paper Table 4)")
     add_study_options(p, count)

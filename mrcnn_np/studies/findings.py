@@ -132,7 +132,10 @@ def finding(report: dict, claim: Claim) -> dict:
     if missing:
         out.update(verdict="undecided", why=f"not run: no variant {missing} in this table", needs_seeds=False)
     elif ours is None:
-        out.update(verdict="undecided", why="no number for a variant (all its runs diverged)", needs_seeds=False)
+        unrun = [label for label in claim.variants if not _variant(report, label).get("failed_runs")
+                 and _stat(_variant(report, label), claim.metric)[0] is None]
+        why = (f"no run of {unrun} yet" if unrun else "no number for a variant (all its runs diverged)")
+        out.update(verdict="undecided", why=why, needs_seeds=bool(unrun))
     elif spread is None or n < 2:
         out.update(verdict="undecided", why="one seed: the spread is unknown", needs_seeds=True)
     else:

@@ -95,6 +95,9 @@ class Study:
     claims: tuple = ()              # the paper's claims it tests (studies.findings.Claim): the report's findings
     summary: Callable = None        # result -> the words of its progress line
     finish: Callable = None         # (study, report, out folder, suffix, log) -> None: figures, extra fields
+    workshop_recipe: dict = None    # --workshop: a short recipe whose main finding shows (None: the study has none)
+    workshop_variants: tuple = ()   # the variants a workshop runs (labels; empty: all)
+    workshop_init: str = "pretrained"   # where a workshop run's body starts unless told
 
     def variant(self, label: str) -> Variant:
         for v in self.variants:
@@ -102,8 +105,29 @@ class Study:
                 return v
         raise ValueError(f"study {self.name!r} has no variant {label!r}; it has {[v.label for v in self.variants]}")
 
-    def recipe_for(self, quick: bool = False) -> dict:
+    def recipe_for(self, quick: bool = False, workshop: bool = False) -> dict:
+        if workshop:
+            if self.workshop_recipe is None:
+                raise ValueError(f"study {self.name!r} has no workshop recipe (--workshop)")
+            if quick:
+                raise ValueError("--quick and --workshop are two different recipes: choose one")
+            return dict(self.workshop_recipe)
         return dict(self.quick_recipe if quick else self.recipe)
+
+    def variants_for(self, workshop: bool = False) -> tuple:
+        """The variants a run of the study trains: all, or the workshop's subset."""
+        if workshop and self.workshop_variants:
+            return tuple(self.variant(label) for label in self.workshop_variants)
+        return self.variants
+
+    def find_variant(self, name: str, workshop: bool = False) -> Variant:
+        """The variant called ``name``: its label or its folder name (``slug``), as a student types it."""
+        choices = self.variants_for(workshop)
+        for v in choices:
+            if name in (v.label, slug(v.label)) or slug(name) == slug(v.label):
+                return v
+        raise ValueError(f"--variant {name!r}: table {self.name!r} has no such variant{' in its workshop recipe' * workshop}"
+                         "; choose from " + ", ".join(slug(v.label) for v in choices))
 
 
 def slug(label: str) -> str:
@@ -231,13 +255,20 @@ def init_suffix(backbone_init: str = "scratch", freeze_at: int = 0, default: str
 
 
 def command_line(study: Study, seeds, workers=2, scheduler=None, quick=False, resume=None, out="results",
-                 data_root="data", runs_root="runs", iterations=None, backbone_init=None, freeze_at=0) -> str:
+                 data_root="data", runs_root="runs", iterations=None, backbone_init=None, freeze_at=0,
+                 workshop=False, select=None) -> str:
     """The command that runs exactly this (recorded in the report)."""
-    parts = ["python -m mrcnn_np", study.command, f"--seeds {seeds}"]
+    parts = ["python -m mrcnn_np", study.command]
+    parts += ["--workshop"] * bool(workshop)
+    if select is not None:
+        parts += [f"--variant {slug(select[0])}", f"--seed {int(select[1])}"]
+    else:
+        parts.append(f"--seeds {seeds}")
     parts += [f"--scheduler {scheduler}"] if scheduler else [f"--workers {workers}"]
     parts += [f"--iters {iterations}"] if iterations is not None else []
     parts += ["--quick"] * bool(quick)
-    parts += [f"--backbone-init {backbone_init}"] if backbone_init not in (None, study.backbone_init) else []
+    default_init = study.workshop_init if workshop else study.backbone_init
+    parts += [f"--backbone-init {backbone_init}"] if backbone_init not in (None, default_init) else []
     parts += [f"--freeze-at {freeze_at}"] if freeze_at else []
     if resume is not None and bool(resume) != study.resume_default:
         parts.append("--resume" if resume else "--no-resume")
@@ -248,7 +279,8 @@ def command_line(study: Study, seeds, workers=2, scheduler=None, quick=False, re
 def run_study(study: Study, seeds: int | None = None, *, workers: int = 2, scheduler: str | None = None,
               resume: bool | None = None, quick: bool = False, out="results", data_root="data", runs_root="runs",
               iterations: int | None = None, progress: bool = True, log=print,
-              connect_timeout: float = 10.0, backbone_init: str | None = None, freeze_at: int = 0) -> dict:
+              connect_timeout: float = 10.0, backbone_init: str | None = None, freeze_at: int = 0,
+              workshop: bool = False, select: tuple | None = None) -> dict:
     """Run every (variant, seed) of ``study``, write the .json and .md, return the report.
 
     seeds: how many (0, 1, ..., seeds - 1; default the recipe's ``seeds``, else 1). workers:
@@ -256,8 +288,12 @@ def run_study(study: Study, seeds: int | None = None, *, workers: int = 2, sched
     (then the cluster decides). resume: reuse finished runs of the same identity, continue
     unfinished ones (default: the study's). iterations: override the recipe's. backbone_init
     ("scratch" or "pretrained"; default: the study's), freeze_at: every model config's.
+    workshop: the study's workshop recipe and variants (files and folders get ``_workshop``;
+    the body starts as ``Study.workshop_init`` unless told). select: (variant name, seed) runs that
+    one job only and writes one pooled-run file ``<out>/<stem><suffix>__<variant>__seed<s>.json``
+    (``studies.pooled``) instead of the report; it returns that file's dict.
     """
-    recipe = study.recipe_for(quick)
+    recipe = study.recipe_for(quick, workshop)
     if iterations is not None:
         if int(iterations) < 1:
             raise ValueError(f"iterations must be >= 1, got {iterations}")
@@ -265,15 +301,22 @@ def run_study(study: Study, seeds: int | None = None, *, workers: int = 2, sched
     seeds = int(recipe.get("seeds", 1) if seeds is None else seeds)
     if seeds < 1 or int(workers) < 1:
         raise ValueError(f"seeds and workers must be >= 1, got {seeds} and {workers}")
+    variants = study.variants_for(workshop)
+    if select is not None:
+        chosen, seed = study.find_variant(str(select[0]), workshop), int(select[1])
+        if seed < 0:
+            raise ValueError(f"--seed must be >= 0, got {seed}")
+        select = (chosen.label, seed)
     workers = int(workers)
     resume = study.resume_default if resume is None else bool(resume)
-    data_suffix = "_quick" if quick else ""
-    backbone_init = study.backbone_init if backbone_init is None else backbone_init
-    suffix = data_suffix + init_suffix(backbone_init, freeze_at, study.backbone_init)
+    data_suffix = "_quick" if quick else "_workshop" if workshop else ""
+    default_init = study.workshop_init if workshop else study.backbone_init
+    backbone_init = default_init if backbone_init is None else backbone_init
+    suffix = data_suffix + init_suffix(backbone_init, freeze_at, default_init)
     model_changes = ({"backbone_init": backbone_init, "freeze_at": int(freeze_at)}
                      if backbone_init != "scratch" or freeze_at else {})
     command = command_line(study, seeds, workers, scheduler, quick, resume, out, data_root, runs_root, iterations,
-                           backbone_init, freeze_at)
+                           backbone_init, freeze_at, workshop, select)
     t0 = time.perf_counter()
     client = connect(scheduler, connect_timeout) if scheduler else None   # a bad address fails before the data
     with client if client is not None else contextlib.nullcontext():
@@ -284,13 +327,14 @@ def run_study(study: Study, seeds: int | None = None, *, workers: int = 2, sched
         log(f"data {data_dir}: {'reused (same parameters)' if reused else 'generated'} in {data_seconds:.1f} s")
         log(stats_text)
         runs_dir = (Path(runs_root) / f"{study.runs_folder}{suffix}").resolve()
-        jobs = [dict(study=study.name, variant=v.label, seed=s, data_dir=str(data_dir), recipe=recipe, resume=resume,
-                     run_dir=str(runs_dir / slug(v.label) / f"seed{s}"), **({"model_changes": model_changes}
-                                                                           if model_changes else {}))
-                for v in study.variants for s in range(seeds)]
+        pairs = [select] if select is not None else [(v.label, s) for v in variants for s in range(seeds)]
+        jobs = [dict(study=study.name, variant=label, seed=s, data_dir=str(data_dir), recipe=recipe, resume=resume,
+                     run_dir=str(runs_dir / slug(label) / f"seed{s}"), **({"model_changes": model_changes}
+                                                                         if model_changes else {}))
+                for label, s in pairs]
         executor = describe(workers, len(jobs), scheduler)
-        log(f"{study.title}: {len(jobs)} training(s) of {recipe['iterations']} iterations x {recipe['batch_size']} "
-            f"images, {executor}; run folders in {runs_dir}")
+        log(f"{study.title}{' (workshop recipe)' if workshop else ''}: {len(jobs)} training(s) of "
+            f"{recipe['iterations']} iterations x {recipe['batch_size']} images, {executor}; run folders in {runs_dir}")
         results = [None] * len(jobs)
         for i, res in map_jobs(run_job, jobs, workers, client):
             results[i] = res
@@ -299,25 +343,22 @@ def run_study(study: Study, seeds: int | None = None, *, workers: int = 2, sched
             log(f"  {res['variant']}, seed {res['seed']}: {words} "
                 + ("(reused)" if res.get("reused") else f"({res.get('seconds', 0) / 60:.1f} min)"))
     runs_seconds = time.perf_counter() - t0 - data_seconds
-    labels = [v.label for v in study.variants]
-    agg = aggregate(results, labels, study.metrics)
-    report = {
+    meta = {
         "study": study.name, **study.extra, "title": study.title, "paper_table": study.paper_table,
-        "paper_setting": study.paper_setting, "command": command, "seeds": list(range(seeds)),
-        "git_commit": commit, "git_dirty": dirty, "quick": quick, "executor": executor, "recipe": recipe,
+        "paper_setting": study.paper_setting, "command": command, "git_commit": commit, "git_dirty": dirty,
+        "quick": quick, **({"workshop": True} if workshop else {}), "executor": executor, "recipe": recipe,
         "base": study.base, "design": study.design,
         **({"backbone_init": backbone_init, "freeze_at": int(freeze_at)} if model_changes else {}),
         "data": {"dir": str(data_dir), "config": _config_dict(study.data), "train_images": recipe["train_images"],
                  "val_images": recipe["val_images"], "image_size": study.data.image_size if study.data else
                  study.image_size, "seed": DATA_SEED, "stats": stats},
-        "variants": [], "runs": results,
     }
-    for v in study.variants:
-        mine = [r for r in results if r["variant"] == v.label]
-        report["variants"].append({"label": v.label, "group": v.group, "changes": v.changes, "paper": v.paper,
-                                   "ours": agg[v.label], "failed_runs": sum(1 for r in mine if not r.get("metrics")),
-                                   "train_seconds": mean_std([r.get("train_seconds") for r in mine])})
     stem = Path(out) / f"{study.stem}{suffix}"
+    if select is not None:
+        from mrcnn_np.studies.pooled import write_run_file  # noqa: PLC0415
+
+        return write_run_file(stem, meta, results[0], seconds=time.perf_counter() - t0)
+    report = build_report(study, meta, results, list(range(seeds)), variants)
     report["files"] = [f"{stem}.md", f"{stem}.json"]
     report["seconds"] = {"data": round(data_seconds, 1), "trainings": round(runs_seconds, 1)}
     if study.finish is not None:
@@ -329,6 +370,24 @@ def run_study(study: Study, seeds: int | None = None, *, workers: int = 2, sched
     return report
 
 
+def build_report(study: Study, meta: dict, results: list, seeds: list, variants=None) -> dict:
+    """The report of finished ``results`` (run result dicts): ``meta`` (what the runs share: the command,
+    commit, recipe, data, ...), the seeds, the runs, and per variant mean ± std over its seeds. The runner
+    and ``ablate merge`` (pooled run files, ``studies.pooled``) both build their reports here."""
+    variants = study.variants if variants is None else variants
+    agg = aggregate(results, [v.label for v in variants], study.metrics)
+    report = {}
+    for key, value in meta.items():      # the seeds right after the command, as the reports always had them
+        report.update({key: value, **({"seeds": list(seeds)} if key == "command" else {})})
+    report.update(variants=[], runs=results)
+    for v in variants:
+        mine = [r for r in results if r["variant"] == v.label]
+        report["variants"].append({"label": v.label, "group": v.group, "changes": v.changes, "paper": v.paper,
+                                   "ours": agg[v.label], "failed_runs": sum(1 for r in mine if not r.get("metrics")),
+                                   "train_seconds": mean_std([r.get("train_seconds") for r in mine])})
+    return report
+
+
 def _config_dict(config):
     if config is None:
         return None
@@ -337,5 +396,5 @@ def _config_dict(config):
     return config_to_dict(config)
 
 
-__all__ = ["DATA_SEED", "NOT_TRAIN", "Study", "Variant", "command_line", "ensure_data", "identity", "init_suffix",
+__all__ = ["DATA_SEED", "NOT_TRAIN", "Study", "Variant", "build_report", "command_line", "ensure_data", "identity", "init_suffix",
            "prepare_run_dir", "quiet", "run_job", "run_study", "slug", "train_config"]

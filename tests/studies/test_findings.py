@@ -63,8 +63,13 @@ def test_missing_variant_one_seed_and_diverged_runs_are_undecided_with_the_reaso
     assert f["verdict"] == "undecided" and "not run" in f["why"] and "'B'" in f["why"]
     f = F.finding(_report({"A": (12.0, None, 1), "B": (10.0, None, 1)}), claim)
     assert f["verdict"] == "undecided" and "one seed" in f["why"] and f["beyond_spread"] is False
-    f = F.finding(_report({"A": (None, None, 0), "B": (10.0, 0.5, 3)}), claim)
+    report = _report({"A": (None, None, 0), "B": (10.0, 0.5, 3)})
+    report["variants"][0]["failed_runs"] = 3
+    f = F.finding(report, claim)
     assert f["verdict"] == "undecided" and "diverged" in f["why"]
+    report["variants"][0]["failed_runs"] = 0     # a pooled table before any of A's run files came in
+    f = F.finding(report, claim)
+    assert f["verdict"] == "undecided" and "no run of ['A'] yet" in f["why"] and f["needs_seeds"]
 
 
 def test_a_claim_checks_its_kind_and_arity():
