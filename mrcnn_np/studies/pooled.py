@@ -267,7 +267,8 @@ def pooled_figure(report: dict, path, committed: dict | None = None) -> None:
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
     ax.set_xlabel(metric.replace("_", " ") + " (x 100)")
-    ax.set_title(f"the class: {len(report['runs'])} runs ({'workshop recipe' if report.get('workshop') else 'recipe'})")
+    recipe = "workshop recipe" if report.get("workshop") else "quick recipe" if report.get("quick") else "recipe"
+    ax.set_title(f"the class: {len(report['runs'])} runs, {recipe}, {report['recipe']['iterations']} iterations")
     ax.legend(loc="best", fontsize=8)
     if committed:
         ax2 = axes[0][1]
