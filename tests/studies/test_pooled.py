@@ -147,3 +147,21 @@ def test_the_study_finds_a_variant_by_label_or_folder_name():
     assert study.find_variant("sigmoid_class_agnostic").label == "sigmoid, class-agnostic"
     with pytest.raises(ValueError, match="no such variant in its workshop recipe"):
         study.find_variant("sigmoid_class_agnostic", workshop=True)
+
+
+def test_the_committed_class_run_merges_into_the_committed_workshop_table(tmp_path):
+    """The committed workshop run (results/): merging its six run files reproduces the runner's report of the
+    same runs (results/ablation_mask_loss_workshop.json): per-variant numbers, verdicts and seed-by-seed counts."""
+    root = Path(__file__).resolve().parents[2] / "results"
+    files = sorted((root / "pooled_mask_loss").glob("ablation_mask_loss_workshop__*.json"))
+    assert len(files) == 6, files
+    runner_report = json.loads((root / "ablation_mask_loss_workshop.json").read_text())
+    merged = pooled.merge(files, out=tmp_path, log=lambda s: None, figure=False)
+    assert merged["pooled"]["missing"] == [] and merged["seeds"] == runner_report["seeds"] == [0, 1, 2]
+    assert merged["recipe"] == runner_report["recipe"] and merged["workshop"] is runner_report["workshop"] is True
+    assert json.loads(json.dumps(merged["variants"])) == runner_report["variants"]
+    assert merged["findings"] == runner_report["findings"] and merged["seed_hits"] == runner_report["seed_hits"]
+    sig = next(f for f in merged["findings"] if f["key"] == "2b_sigmoid_vs_softmax")
+    assert sig["verdict"] == "reproduces", sig
+    committed = json.loads((root / "ablation_mask_loss_workshop_pooled.json").read_text())
+    assert committed["variants"] == runner_report["variants"] and committed["findings"] == runner_report["findings"]
