@@ -39,11 +39,12 @@ class CheckpointError(ValueError):
     """A checkpoint or weights file cannot be read (truncated, bad CRC, wrong or missing fields)."""
 
 
-def write_json_atomic(path, obj) -> None:
-    """Write ``obj`` as JSON to ``path`` through a temporary file and ``os.replace``."""
+def write_json_atomic(path, obj, default=None) -> None:
+    """Write ``obj`` as JSON to ``path`` through a temporary file and ``os.replace`` (``default``: as
+    ``json.dumps``'s, for values JSON has no type for)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
+    tmp.write_text(json.dumps(obj, indent=1, default=default))
     os.replace(tmp, path)
 
 

@@ -29,6 +29,8 @@ import json
 import time
 from pathlib import Path
 
+from mrcnn_np.engine.checkpoint import write_json_atomic
+
 FORMAT = "mrcnn_np.pooled_run/1"
 RECIPE_FIELDS = ("study", "workshop", "quick", "recipe", "backbone_init", "freeze_at", "base")
 DATA_FIELDS = ("config", "train_images", "val_images", "image_size", "seed")
@@ -67,9 +69,7 @@ def write_run_file(stem, meta: dict, result: dict, seconds: float | None = None)
            "finished": time.strftime("%Y-%m-%d %H:%M:%S %z"),
            "seconds": None if seconds is None else round(float(seconds), 1), "meta": meta, "result": result}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, default=list) + "\n")
-    tmp.replace(path)
+    write_json_atomic(path, doc, default=list)
     return dict(doc, path=str(path))
 
 
